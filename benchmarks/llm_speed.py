@@ -1,0 +1,93 @@
+"""Speed and memory of the LLM backbone on a real dataset: training samples/s, item-table time, scoring users/s.
+
+    python benchmarks/llm_speed.py --dataset=ml-100k --users=64 --train_batches=8
+
+Prints one line per measurement and writes them as JSON (--out). Speed does not depend on the adapter's weights,
+so an untrained BIGRec is timed.
+"""
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed
+
+import recbole_soft  # noqa: F401  (applies the compat layer)
+from recbole_soft.cli import default_config_files
+from recbole_soft.config import Config
+from recbole_soft.model import BIGRec
+
+
+def timed(function):
+    start = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - start
+
+
+def first_users(test_data, count: int):
+    rows = test_data._dataset.inter_feat
+    return rows[torch.arange(min(count, len(rows)))]
+
+
+def train_speed(model: BIGRec, train_data, batches: int) -> float:
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
+    samples, start = 0, time.perf_counter()
+    for index, interaction in enumerate(train_data):
+        if index == batches:
+            break
+        loss = model.calculate_loss(interaction.to(model.device))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        samples += len(interaction)
+    return samples / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--users", type=int, default=64, help="test users scored per decoding setting")
+    parser.add_argument("--train_batches", type=int, default=8)
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--llm_path", default=None)
+    parser.add_argument("--out", default=None, help="JSON file for the figures")
+    args = parser.parse_args()
+
+    overrides = {"show_progress": False, "state": "WARNING"}
+    if args.llm_path:
+        overrides["llm_path"] = args.llm_path
+    config = Config(model="BIGRec", dataset=args.dataset, config_file_list=default_config_files(args.dataset),
+                    config_dict=overrides)
+    init_seed(config["seed"], config["reproducibility"])
+    train_data, _, test_data = data_preparation(config, create_dataset(config))
+    model, load_s = timed(lambda: BIGRec(config, train_data._dataset))
+    figures = {"dataset": args.dataset, "llm_path": config["llm_path"], "device": str(model.device),
+               "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+               "quantization": model.quantization, "model_load_s": load_s}
+    table, figures["item_table_s"] = timed(lambda: model.grounder.embed(model.titles))
+    figures["items"] = len(model.titles) - 1
+    model._item_table = table.to(model.device)
+    figures["train_samples_per_s"] = train_speed(model, train_data, args.train_batches)
+    model.eval()
+    users = first_users(test_data, args.users).to(model.device)
+    for beams in args.beams:
+        model.num_beams = beams
+        _, seconds = timed(lambda: model.full_sort_predict(users))
+        figures[f"score_users_per_s_beams{beams}"] = len(users) / seconds
+    figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available():
+        figures["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    for key, value in figures.items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

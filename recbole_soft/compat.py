@@ -1,0 +1,58 @@
+"""The one place where recbole 1.2.1 is adapted to today's numpy 2, pandas and torch >= 2.6.
+
+Nothing else in the project patches RecBole, and nothing imports ``recbole.quick_start`` (it pulls in ray,
+which needs ``pkg_resources`` and ``np.bool8``).
+"""
+import types
+
+import numpy as np
+import pandas as pd
+import torch
+
+# recbole.config.Config.compatibility_settings() reads these; numpy 2 removed them.
+_NUMPY_ALIASES = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
+
+
+class _TorchLoadingOwnCheckpoints(types.ModuleType):
+    """``torch`` as seen by RecBole's trainer module, except that ``load`` reads the full pickles RecBole writes.
+
+    torch >= 2.6 defaults ``torch.load`` to ``weights_only=True``, which refuses the Config object inside every
+    RecBole checkpoint, so ``Trainer.evaluate(load_best_model=True)`` fails. Only RecBole's trainer module sees
+    this wrapper; the rest of the process keeps torch's safe default.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return torch.load(*args, **kwargs)
+
+
+def _add_numpy_aliases() -> None:
+    for name, alias in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, alias)
+
+
+def _check_pandas() -> None:
+    if int(pd.__version__.split(".")[0]) >= 3:
+        raise ImportError(
+            f"recbole 1.2.1 cannot load token_seq fields (such as ml-100k's movie_title) with pandas "
+            f"{pd.__version__}. Install pandas 2: pip install 'pandas>=2,<3'."
+        )
+
+
+def _let_recbole_trainer_load_its_checkpoints() -> None:
+    import recbole.trainer.trainer as recbole_trainer
+
+    if not isinstance(recbole_trainer.torch, _TorchLoadingOwnCheckpoints):
+        recbole_trainer.torch = _TorchLoadingOwnCheckpoints("torch")
+
+
+def apply() -> None:
+    """Make recbole 1.2.1 importable and usable; idempotent."""
+    _check_pandas()
+    _add_numpy_aliases()
+    _let_recbole_trainer_load_its_checkpoints()

@@ -1,0 +1,31 @@
+"""Seeded subsets of RecBole data.
+
+RecBole's sequential augmentation yields one training sample per prefix of every user's history (about 100k on
+ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
+"""
+import numpy as np
+import torch
+from recbole.data.dataloader import TrainDataLoader
+from recbole.data.dataset import Dataset
+from recbole.data.interaction import Interaction
+
+
+def seeded_indices(total: int, num: int, seed: int) -> np.ndarray:
+    """``num`` distinct row indices of ``total``, sorted, drawn with ``seed``; all rows when ``num`` is None or too big."""
+    if num is None or num >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, size=num, replace=False))
+
+
+def seeded_rows(dataset: Dataset, num: int | None, seed: int) -> Interaction:
+    """A seeded sample of the dataset's interactions (e.g. a probe or validation set)."""
+    return dataset.inter_feat[torch.from_numpy(seeded_indices(len(dataset.inter_feat), num, seed))]
+
+
+def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> TrainDataLoader:
+    """A training dataloader over at most ``num`` seeded samples of ``train_data``."""
+    dataset = train_data._dataset
+    if num is None or num >= len(dataset.inter_feat):
+        return train_data
+    capped = dataset.copy(seeded_rows(dataset, num, seed))
+    return TrainDataLoader(train_data.config, capped, train_data._sampler, shuffle=train_data.shuffle)

@@ -1,0 +1,1 @@
+"""The LLM side of the plugin: loading, prompts, likelihood of titles, generation, grounding."""

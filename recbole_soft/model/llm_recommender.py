@@ -1,0 +1,145 @@
+"""The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import get_peft_model, load_peft_weights, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
+from recbole.data.interaction import Interaction
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+
+from recbole_soft.data import load_item_titles
+from recbole_soft.llm.generation import TitleTrie, generate_titles
+from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
+from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
+from recbole_soft.llm.loading import (
+    cache_root,
+    folder_fingerprint,
+    load_causal_lm,
+    lora_config,
+    resolve_llm_folder,
+    resolve_quantization,
+)
+from recbole_soft.llm.prompts import PromptBuilder
+
+
+class LLMRecommender(SequentialRecommender):
+    """A causal LM as a RecBole sequential model.
+
+    ``full_sort_predict`` generates a title for each user's history, embeds it with the frozen base LLM and scores
+    every item by the negative L2 distance to its title's embedding, so RecBole's full-ranking metrics apply
+    unchanged. Subclasses that train (``trains_adapter``) wrap the LLM with a LoRA adapter.
+    """
+
+    input_type = InputType.POINTWISE
+    trains_adapter = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.dataset_name = config["dataset"]
+        self.titles = load_item_titles(config, dataset)
+        self.cache_dir = cache_root(config["llm_cache_dir"])
+        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir)
+        self.quantization = resolve_quantization(config["quantization"], self.device)
+        base, self.tokenizer = load_causal_lm(
+            self.llm_folder, self.quantization, self.device, config["gradient_checkpointing"]
+        )
+        if self.trains_adapter:
+            adapter = lora_config(
+                config["lora_r"], config["lora_alpha"], config["lora_dropout"], config["lora_target_modules"]
+            )
+            self.llm = get_peft_model(base, adapter)
+        else:
+            self.llm = base
+        self.prompter = PromptBuilder(
+            self.tokenizer,
+            self.titles,
+            config["prompt_template"],
+            config["item_domain"],
+            config["history_len"],
+            config["system_prompt"],
+        )
+        self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], config["embedding_batch_size"])
+        self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
+        self.num_beams = config["num_beams"]
+        self.max_new_tokens = config["max_new_tokens"]
+        self.length_penalty = config["length_penalty"]
+        self.generation_batch_size = config["generation_batch_size"]
+        self._item_table = None
+
+    # prompts and targets
+    def prompts(self, interaction: Interaction) -> list[str]:
+        return self.prompter.prompts(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
+    def target_titles(self, interaction: Interaction) -> list[str]:
+        return [self.titles[item] for item in interaction[self.ITEM_ID].tolist()]
+
+    def real_target_loss(self, interaction: Interaction) -> torch.Tensor:
+        """Cross-entropy of the real next-item titles, prompt tokens masked."""
+        batch = encode_targets(self.tokenizer, self.prompts(interaction), self.target_titles(interaction), self.device)
+        return target_cross_entropy(self.llm, batch)
+
+    @torch.no_grad()
+    def validation_loss(self, rows: Interaction, batch_size: int) -> float:
+        """Teacher-forced cross-entropy of the real titles over ``rows``, per target token: cheap early stopping."""
+        was_training = self.training
+        self.eval()
+        log_prob, tokens = 0.0, 0
+        for start in range(0, len(rows), batch_size):
+            batch = rows[torch.arange(start, min(start + batch_size, len(rows)))].to(self.device)
+            encoded = encode_targets(self.tokenizer, self.prompts(batch), self.target_titles(batch), self.device)
+            sums, counts = target_log_probs(self.llm, encoded)
+            log_prob, tokens = log_prob + sums.sum().item(), tokens + counts.sum().item()
+        self.train(was_training)
+        return -log_prob / tokens
+
+    # generation and grounding
+    def generate(self, prompts: list[str], num_beams: int | None = None, constrained: bool = True) -> list[str]:
+        """Top-beam titles; ``constrained=False`` lets the model write free text even with a title trie."""
+        return generate_titles(
+            self.llm,
+            self.tokenizer,
+            prompts,
+            num_beams=num_beams or self.num_beams,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.generation_batch_size,
+            trie=self.trie if constrained else None,
+            length_penalty=self.length_penalty,
+        )
+
+    def item_table(self) -> torch.Tensor:
+        """Title embeddings of every item (row 0 is the padding item), cached on disk per model and dataset."""
+        if self._item_table is None:
+            key = item_table_key(
+                folder_fingerprint(self.llm_folder), self.quantization, self.grounder.pooling, self.titles
+            )
+            cache_file = self.cache_dir / "item_tables" / f"{self.dataset_name}-{key}.pt"
+            self._item_table = self.grounder.item_table(self.titles, cache_file).to(self.device)
+        return self._item_table
+
+    def text_scores(self, texts: list[str]) -> torch.Tensor:
+        scores = l2_scores(self.grounder.embed(texts), self.item_table())
+        scores[:, 0] = -np.inf
+        return scores
+
+    def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
+        return self.text_scores(self.generate(self.prompts(interaction)))
+
+    def predict(self, interaction: Interaction) -> torch.Tensor:
+        scores = self.full_sort_predict(interaction)
+        return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
+
+    # adapters
+    def save_adapter(self, folder: Path) -> None:
+        self.llm.save_pretrained(str(folder))
+
+    def load_adapter(self, folder: Path) -> None:
+        weights = load_peft_weights(str(folder), device=str(self.device))
+        set_peft_model_state_dict(self.llm, weights)
+
+    def reset_adapter(self) -> None:
+        """A fresh adapter: LoRA B is zero again, so the model equals the base model (draws from torch's RNG)."""
+        for module in self.llm.modules():
+            if isinstance(module, LoraLayer):
+                module.reset_lora_parameters("default", True)

@@ -1,0 +1,133 @@
+"""RecBole Trainers for the LLM models: LoRA fine-tuning with PEFT checkpoints, and the untrained ICL baseline."""
+import contextlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+from torch.nn.utils import clip_grad_norm_
+from tqdm import tqdm
+
+from recbole_soft.data import cap_train_data, seeded_rows
+
+VALIDATIONS = ("loss", "ranking")
+
+
+class LLMTrainer(Trainer):
+    """RecBole's Trainer for a model that fine-tunes a LoRA adapter.
+
+    - trains on ``train_sample_num`` seeded training samples (RecBole yields one sample per history prefix);
+    - gradient accumulation, linear warm-up then constant learning rate, bf16 autocast on CUDA;
+    - validation by teacher-forced loss on ``valid_sample_num`` seeded validation samples (``llm_valid_by: loss``,
+      cheap) or by RecBole's full-ranking ``valid_metric`` on every validation user (``llm_valid_by: ranking``);
+    - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test.
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.accumulation_steps = config["gradient_accumulation_steps"]
+        self.lr_scheduler = self._build_lr_scheduler()
+        if config["llm_valid_by"] not in VALIDATIONS:
+            raise ValueError(f"llm_valid_by='{config['llm_valid_by']}' is not one of {', '.join(VALIDATIONS)}.")
+        self.validate_by_loss = config["llm_valid_by"] == "loss"
+        if self.validate_by_loss:
+            self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
+        self.adapter_dir = Path(self.saved_model_file).with_suffix("")
+        self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
+        self._validation_rows = None
+
+    def _build_optimizer(self, **kwargs):
+        kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
+        return super()._build_optimizer(**kwargs)
+
+    def _build_lr_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        warmup = max(1, self.config["warmup_steps"])
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        train_data = cap_train_data(train_data, self.config["train_sample_num"], self.config["seed"])
+        self.logger.info(set_color("LLM training samples", "blue") + f": {len(train_data._dataset)}")
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        """Mean loss per batch over the epoch."""
+        self.model.train()
+        loss_func = loss_func or self.model.calculate_loss
+        batches = (
+            tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"))
+            if show_progress
+            else train_data
+        )
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        total = 0.0
+        self.optimizer.zero_grad()
+        for step, interaction in enumerate(batches, start=1):
+            with self._autocast():
+                loss = loss_func(interaction.to(self.device))
+            self._check_nan(loss)
+            (loss / self.accumulation_steps).backward()
+            total += loss.item()
+            if step % self.accumulation_steps == 0 or step == len(train_data):
+                if self.clip_grad_norm:
+                    clip_grad_norm_(trainable, **self.clip_grad_norm)
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad()
+            if show_progress:
+                batches.set_postfix(loss=f"{loss.item():.4f}")
+        return total / max(1, len(train_data))
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        if not self.validate_by_loss:
+            return super()._valid_epoch(valid_data, show_progress)
+        if self._validation_rows is None:
+            self._validation_rows = seeded_rows(
+                valid_data._dataset, self.config["valid_sample_num"], self.config["seed"]
+            )
+        with self._autocast():
+            loss = self.model.validation_loss(self._validation_rows, self.config["eval_batch_size"])
+        return loss, {"valid_loss": round(loss, self.config["metric_decimal_place"])}
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """Write the adapter to a side folder, then swap it in: a kill during a save leaves the last one intact."""
+        target = Path(kwargs.pop("saved_model_file", self.adapter_dir))
+        partial, previous = target.with_name(target.name + ".partial"), target.with_name(target.name + ".previous")
+        shutil.rmtree(partial, ignore_errors=True)
+        self.model.save_adapter(partial)
+        state = {"epoch": epoch, "best_valid_score": self.best_valid_score, "model": self.config["model"]}
+        (partial / "trainer_state.json").write_text(json.dumps(state, default=float))
+        if target.exists():
+            target.rename(previous)
+        partial.rename(target)
+        shutil.rmtree(previous, ignore_errors=True)
+        if verbose:
+            self.logger.info(set_color("Saving current adapter", "blue") + f": {target}")
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if load_best_model:
+            folder = Path(model_file or self.adapter_dir)
+            self.model.load_adapter(folder)
+            self.logger.info(f"Loading the best adapter from {folder}")
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+
+class ICLTrainer(Trainer):
+    """The untuned LLM needs no training: ``fit`` does nothing and ``evaluate`` scores the model as it is."""
+
+    def _build_optimizer(self, **kwargs):
+        return None
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        self.logger.info(f"{self.config['model']} is not trained: the untuned LLM is prompted in context.")
+        return None, None
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)

@@ -1,0 +1,5 @@
+"""Run a model as RecBole users expect: python run_recbole_soft.py --model=SOFT --dataset=ml-100k --epochs=1"""
+from recbole_soft.cli import main
+
+if __name__ == "__main__":
+    main()

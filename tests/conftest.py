@@ -1,0 +1,119 @@
+"""Shared fixtures: a small atomic dataset written by the tests, and a tiny Llama built from a config (no downloads)."""
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+PROTOCOL = str(REPOSITORY / "properties" / "sequential.yaml")
+
+GENRES = ["Space", "Western", "Noir", "Comedy", "Musical"]
+
+
+def write_atomic_dataset(root: Path, name: str, n_users: int = 24, n_items: int = 30, title_field: str = "title") -> Path:
+    """A dataset whose users walk through items in order (item i is followed by i+1), so it can be learned."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    inter = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for user in range(1, n_users + 1):
+        start = rng.randrange(n_items)
+        for position in range(rng.randint(6, 10)):
+            inter.append(f"u{user}\ti{(start + position) % n_items + 1}\t{position}")
+    (folder / f"{name}.inter").write_text("\n".join(inter) + "\n")
+    items = [f"item_id:token\t{title_field}:token_seq"]
+    for item in range(1, n_items + 1):
+        items.append(f"i{item}\t{GENRES[item % len(GENRES)]} Story {item}")
+    (folder / f"{name}.item").write_text("\n".join(items) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One model/item-table cache for the whole session, shared with subprocesses through the environment."""
+    path = Path(os.environ.get("RECBOLE_SOFT_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    os.environ["RECBOLE_SOFT_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("datasets")
+    write_atomic_dataset(root, "tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def embedded_llm_folder(cache_dir) -> Path:
+    """The embedded SmolLM2-135M-Instruct, converted once into the session cache."""
+    from recbole_soft.llm.loading import EMBEDDED_LLM, resolve_llm_folder
+
+    return resolve_llm_folder(EMBEDDED_LLM, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory, embedded_llm_folder) -> Path:
+    """A 2-layer Llama with random weights and the embedded model's real tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_llm_folder)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        initializer_range=0.2,  # spread-out logits, so a LoRA on attention can move the loss within a few steps
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def llm_config(data_root, tiny_llm, cache_dir, tmp_path) -> dict:
+    """Settings for a plugin LLM model on the tiny dataset with the tiny Llama, small enough for seconds."""
+    return {
+        "data_path": str(data_root),
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "item_text_field": "title",
+        "llm_path": str(tiny_llm),
+        "llm_cache_dir": str(cache_dir),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "train_batch_size": 4,
+        "train_sample_num": 16,
+        "valid_sample_num": 8,
+        "epochs": 1,
+        "max_new_tokens": 8,
+        "num_beams": 2,
+        "learning_rate": 0.01,
+        "show_progress": False,
+        "state": "WARNING",
+    }
+
+
+@pytest.fixture
+def build(llm_config):
+    """build(model_name, **overrides) -> (config, train_data, valid_data, test_data, model) on the tiny dataset."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import init_seed
+
+    from recbole_soft.config import Config
+    from recbole_soft.utils import get_model
+
+    def _build(model_name: str, **overrides):
+        config = Config(model=model_name, dataset="tiny", config_file_list=[PROTOCOL], config_dict={**llm_config, **overrides})
+        init_seed(config["seed"], config["reproducibility"])
+        train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
+        model = get_model(model_name)(config, train_data._dataset)
+        return config, train_data, valid_data, test_data, model
+
+    return _build

@@ -1,0 +1,24 @@
+from recbole_soft.data import cap_train_data
+
+
+def test_the_cap_is_a_seeded_subset_of_the_training_samples(build):
+    _, train_data, _, _, _ = build("SASRec", epochs=1)
+    full = train_data._dataset.inter_feat
+    capped = cap_train_data(train_data, 10, seed=3)
+    again = cap_train_data(train_data, 10, seed=3)
+    other = cap_train_data(train_data, 10, seed=4)
+    users = capped._dataset.inter_feat["user_id"].tolist()
+    assert len(users) == 10
+    assert users == again._dataset.inter_feat["user_id"].tolist()
+    assert capped._dataset.inter_feat["item_id"].tolist() != other._dataset.inter_feat["item_id"].tolist() or (
+        users != other._dataset.inter_feat["user_id"].tolist()
+    )
+    assert set(zip(users, capped._dataset.inter_feat["item_length"].tolist())) <= set(
+        zip(full["user_id"].tolist(), full["item_length"].tolist())
+    )
+
+
+def test_no_cap_or_a_cap_above_the_data_keeps_everything(build):
+    _, train_data, _, _, _ = build("SASRec", epochs=1)
+    assert cap_train_data(train_data, None, seed=1) is train_data
+    assert cap_train_data(train_data, 10**6, seed=1) is train_data

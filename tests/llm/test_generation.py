@@ -1,0 +1,34 @@
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from recbole_soft.llm.generation import TitleTrie, generate_titles
+from recbole_soft.llm.likelihood import target_ids
+
+TITLES = ["Heat", "Heat Wave", "The Big Sleep (1946)", "Toy Story"]
+
+
+def test_the_trie_allows_exactly_the_continuations_of_real_titles():
+    trie = TitleTrie([[1, 2, 9], [1, 3, 9], [4, 9]])
+    assert sorted(trie.next_tokens([])) == [1, 4]
+    assert sorted(trie.next_tokens([1])) == [2, 3]
+    assert trie.next_tokens([1, 2, 9]) == []
+    assert trie.next_tokens([7]) == []
+
+
+def test_constrained_decoding_makes_even_a_random_model_answer_real_titles(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES)
+    prompts = [f"User {i} watched some films. Next:" for i in range(5)]
+    for beams in (1, 3):
+        answers = generate_titles(model, tokenizer, prompts, beams, max_new_tokens=16, batch_size=2, trie=trie)
+        assert len(answers) == len(prompts)
+        assert set(answers) <= set(TITLES)
+
+
+def test_unconstrained_generation_stops_at_the_token_budget(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    [answer] = generate_titles(model, tokenizer, ["Next:"], 2, max_new_tokens=3, batch_size=1)
+    assert len(tokenizer(answer, add_special_tokens=False).input_ids) <= 3 + 1  # decoding may merge or split a token
+    assert target_ids(tokenizer, "Heat")[-1] == tokenizer.eos_token_id

@@ -1,0 +1,68 @@
+import numpy as np
+import torch
+
+
+def test_only_the_lora_parameters_train(build):
+    *_, model = build("BIGRec")
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+
+
+def test_a_few_steps_on_the_same_batch_lower_the_loss(build):
+    _, train_data, *_, model = build("BIGRec")
+    batch = next(iter(train_data))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    model.train()
+    losses = []
+    for _ in range(8):
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_full_sort_predict_scores_every_item_and_masks_padding(build):
+    _, _, _, test_data, model = build("BIGRec")
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        scores = model.full_sort_predict(interaction)
+        single = model.predict(interaction)
+    assert scores.shape == (len(interaction), model.n_items)
+    assert torch.all(scores[:, 0] == -np.inf)
+    assert torch.isfinite(scores[:, 1:]).all()
+    assert torch.allclose(single, scores.gather(1, interaction["item_id"].unsqueeze(1)).squeeze(1))
+
+
+def test_constrained_answers_ground_to_the_item_they_name(build):
+    _, _, _, test_data, model = build("BIGRec")
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        answers = model.generate(model.prompts(interaction))
+        top = model.text_scores(answers).argmax(dim=1).tolist()
+    assert [model.titles[item] for item in top] == answers
+
+
+def test_a_saved_adapter_reloads_to_the_same_scores(build, tmp_path):
+    _, train_data, _, test_data, model = build("BIGRec")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    for batch in list(train_data)[:2]:
+        model.calculate_loss(batch).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        trained = model.full_sort_predict(interaction)
+    model.save_adapter(tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
+    model.reset_adapter()
+    assert all(torch.count_nonzero(p) == 0 for p in lora_b)  # a fresh adapter: the base model again
+    model.load_adapter(tmp_path / "adapter")
+    assert all(torch.count_nonzero(p) > 0 for p in lora_b)
+    with torch.no_grad():
+        assert torch.equal(model.full_sort_predict(interaction), trained)

@@ -1,0 +1,29 @@
+import pytest
+
+from recbole_soft.config import Config
+from tests.conftest import PROTOCOL
+
+
+def test_plugin_model_gets_its_yaml_and_inherits_the_backbone_defaults():
+    config = Config(model="SOFT", dataset="ml-100k", config_dict={"state": "WARNING"})
+    assert config["curriculum"] == "adaptive"  # SOFT.yaml
+    assert config["lora_target_modules"] == ["q_proj", "v_proj"]  # LLMRecommender.yaml
+    assert config["llm_path"] == "SmolLM2-135M-Instruct"
+
+
+def test_config_files_and_dict_override_plugin_defaults():
+    config = Config(model="BIGRec", dataset="ml-100k", config_file_list=[PROTOCOL], config_dict={"lora_r": 4})
+    assert config["lora_r"] == 4
+    assert config["valid_metric"] == "NDCG@10"
+    assert config["topk"] == [1, 5, 10, 20]
+
+
+def test_recbole_models_are_resolved_by_name():
+    config = Config(model="GRU4Rec", dataset="ml-100k", config_file_list=[PROTOCOL])
+    assert config["model"] == "GRU4Rec"
+    assert "curriculum" not in config
+
+
+def test_unknown_model_lists_what_exists():
+    with pytest.raises(ValueError, match="Unknown model 'SOFTX'.*SOFT.*SASRec"):
+        Config(model="SOFTX", dataset="ml-100k")

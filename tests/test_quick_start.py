@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from recbole_soft import run_recbole_soft
+from tests.conftest import PROTOCOL, write_atomic_dataset
+
+EXPECTED_METRICS = {f"{metric}@{k}" for metric in ("hit", "ndcg", "mrr") for k in (1, 5, 10, 20)}
+
+
+@pytest.fixture
+def classical_config(data_root, tmp_path):
+    return {
+        "data_path": str(data_root),
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "epochs": 1,
+        "train_batch_size": 64,
+        "show_progress": False,
+        "state": "WARNING",
+    }
+
+
+@pytest.mark.parametrize("model", ["SASRec", "GRU4Rec"])
+def test_recbole_models_train_and_report_every_configured_metric(model, classical_config):
+    result = run_recbole_soft(model, "tiny", [PROTOCOL], classical_config)
+    assert set(result["test_result"]) == EXPECTED_METRICS
+    assert set(result["best_valid_result"]) == EXPECTED_METRICS
+    assert all(0.0 <= value <= 1.0 for value in result["test_result"].values())
+    assert result["train_time_s"] > 0 and result["peak_memory_mb"] > 0
+    saved = json.loads(open(result["result_file"]).read())
+    assert saved["model"] == model and saved["test_result"] == pytest.approx(dict(result["test_result"]))
+
+
+def test_unknown_dataset_fails_before_recbole_tries_to_download_it(classical_config):
+    with pytest.raises(FileNotFoundError, match="Dataset 'no-such-set' not found.*no-such-set.inter"):
+        run_recbole_soft("SASRec", "no-such-set", [PROTOCOL], classical_config)
+
+
+def test_llm_model_on_a_dataset_without_the_title_field_is_refused(llm_config, tmp_path):
+    write_atomic_dataset(tmp_path, "named", title_field="name")
+    settings = {**llm_config, "data_path": str(tmp_path), "item_text_field": "title"}
+    with pytest.raises(ValueError, match="item_text_field='title'.*named.item has no such field.*item_id, name"):
+        run_recbole_soft("BIGRec", "named", [PROTOCOL], settings)

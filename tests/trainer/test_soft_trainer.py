@@ -1,0 +1,82 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from recbole_soft import run_recbole_soft
+from tests.conftest import PROTOCOL
+
+
+@pytest.fixture
+def soft_config(llm_config):
+    return {**llm_config, "curriculum_epochs": 2, "curriculum_probe_num": 6, "max_new_tokens": 6}
+
+
+def _sft_adapter(result) -> Path:
+    final = Path(result["result_file"]).with_suffix("").with_suffix("")
+    return final.with_name(final.name + "-sft")
+
+
+def _distilled(result) -> list[dict]:
+    return [json.loads(line) for line in Path(result["distillation"]["file"]).read_text().splitlines()]
+
+
+def test_the_three_stages_run_in_order_and_write_the_curve(soft_config):
+    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], soft_config)
+    assert list(result["stage_times_s"]) == ["sft", "distill", "curriculum"]
+    curve = result["curriculum_curve"]
+    assert [row["epoch"] for row in curve] == [0, 1, 2]
+    assert curve[1]["lambda"] == 1.0  # epoch 1 of the adaptive schedule: d_0 / d_0
+    assert all(row["distance"] > 0 for row in curve)
+    assert {"ce_real", "ce_distilled", "valid_score"} <= set(curve[1])
+    csv_file, png_file = map(Path, result["curriculum_files"])
+    assert csv_file.read_text().splitlines()[0] == "epoch,lambda,distance,ce_real,ce_distilled,valid_score"
+    assert png_file.read_bytes()[:4] == b"\x89PNG"
+    assert _sft_adapter(result).is_dir() and {"hit@10", "ndcg@10"} <= set(result["test_result"])
+
+
+def test_distilled_targets_are_the_sft_models_own_answers_to_its_training_prompts(soft_config, build):
+    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], soft_config)
+    records = _distilled(result)
+    assert len(records) == soft_config["train_sample_num"]
+    *_, model = build("SOFT", **soft_config)
+    model.load_adapter(_sft_adapter(result))
+    model.eval()
+    prompts = [record["prompt"] for record in records]
+    assert model.generate(prompts, num_beams=1, constrained=False) == [record["distilled"] for record in records]
+    assert {record["target"] for record in records} <= set(model.titles)
+
+
+def test_the_distilled_set_is_reused_for_the_same_adapter_and_rebuilt_for_another(soft_config, tmp_path):
+    settings = {**soft_config, "distill_dir": str(tmp_path / "distilled"), "curriculum_epochs": 1}
+    first = run_recbole_soft("SOFT", "tiny", [PROTOCOL], settings)
+    cached = Path(first["distillation"]["file"])
+    stamp = cached.stat().st_mtime_ns
+
+    reused = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**settings, "sft_adapter_path": str(_sft_adapter(first))})
+    assert "distillation" not in reused and cached.stat().st_mtime_ns == stamp
+    assert list(cached.parent.glob("*.jsonl")) == [cached]
+
+    changed = tmp_path / "changed-adapter"
+    changed.mkdir()
+    (changed / "adapter_config.json").write_text((_sft_adapter(first) / "adapter_config.json").read_text())
+    weights = load_file(_sft_adapter(first) / "adapter_model.safetensors")
+    save_file({name: tensor + 0.5 for name, tensor in weights.items()}, changed / "adapter_model.safetensors")
+    rebuilt = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**settings, "sft_adapter_path": str(changed)})
+    assert Path(rebuilt["distillation"]["file"]) != cached and cached.is_file()
+
+
+def test_without_self_adaptation_every_epoch_trains_on_distilled_targets_only(soft_config):
+    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**soft_config, "curriculum": "none"})
+    assert [row["lambda"] for row in result["curriculum_curve"][1:]] == [1.0, 1.0]
+
+
+def test_an_sft_adapter_from_another_base_model_is_refused(soft_config, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/models/other-llm"}))
+    save_file({"x": torch.zeros(1)}, foreign / "adapter_model.safetensors")
+    with pytest.raises(ValueError, match="trained on /models/other-llm.*Use the same llm_path"):
+        run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**soft_config, "sft_adapter_path": str(foreign)})
