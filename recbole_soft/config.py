@@ -8,6 +8,48 @@ from recbole_soft.utils import get_model
 PLUGIN_PROPERTIES = Path(__file__).resolve().parent / "properties"
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _optional_positive_int(value) -> bool:
+    return value is None or _positive_int(value)
+
+
+def _non_negative_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _non_negative_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _probability(value) -> bool:
+    return isinstance(value, (int, float)) and 0 <= value < 1
+
+
+# plugin key -> (check, what a valid value is); checked only when the key is set
+VALUE_RULES = {
+    "history_len": (_positive_int, "a positive integer"),
+    "num_beams": (_positive_int, "an integer >= 1"),
+    "max_new_tokens": (_positive_int, "a positive integer"),
+    "generation_batch_size": (_positive_int, "a positive integer"),
+    "embedding_batch_size": (_positive_int, "a positive integer"),
+    "lora_r": (_positive_int, "a positive integer"),
+    "lora_alpha": (_non_negative_number, "a number >= 0"),
+    "lora_dropout": (_probability, "a number in [0, 1)"),
+    "gradient_accumulation_steps": (_positive_int, "a positive integer"),
+    "warmup_steps": (_non_negative_int, "an integer >= 0"),
+    "train_sample_num": (_optional_positive_int, "a positive integer, or ~ for all samples"),
+    "valid_sample_num": (_optional_positive_int, "a positive integer, or ~ for all validation users"),
+    "icl_demo_num": (_non_negative_int, "an integer >= 0"),
+    "curriculum_alpha": (_non_negative_number, "a number >= 0 (the paper tunes it over 100, 10, 1, 0.1)"),
+    "curriculum_epochs": (_positive_int, "a positive integer"),
+    "curriculum_probe_num": (_positive_int, "a positive integer"),
+    "distill_num_beams": (_positive_int, "an integer >= 1"),
+}
+
+
 class Config(RecBoleConfig):
     """Resolves plugin model names and loads the plugin's model yaml.
 
@@ -22,6 +64,16 @@ class Config(RecBoleConfig):
         if isinstance(model, str):
             model = get_model(model)
         return super()._get_model_and_dataset(model, dataset)
+
+    def _set_default_parameters(self):
+        super()._set_default_parameters()
+        self._check_plugin_values()
+
+    def _check_plugin_values(self) -> None:
+        """A bad yaml or command-line value fails here, before any data or model is loaded."""
+        for key, (is_valid, expected) in VALUE_RULES.items():
+            if key in self.final_config_dict and not is_valid(self.final_config_dict[key]):
+                raise ValueError(f"{key}={self.final_config_dict[key]!r} is invalid: it must be {expected}.")
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)

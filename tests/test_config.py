@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from recbole_soft.config import Config
@@ -27,3 +29,23 @@ def test_recbole_models_are_resolved_by_name():
 def test_unknown_model_lists_what_exists():
     with pytest.raises(ValueError, match="Unknown model 'SOFTX'.*SOFT.*SASRec"):
         Config(model="SOFTX", dataset="ml-100k")
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("num_beams", 0, "num_beams=0 is invalid: it must be an integer >= 1"),
+        ("train_sample_num", 0, "train_sample_num=0 is invalid: it must be a positive integer, or ~"),
+        ("train_sample_num", -5, "train_sample_num=-5 is invalid"),
+        ("curriculum_alpha", -1.0, "curriculum_alpha=-1.0 is invalid: it must be a number >= 0"),
+        ("lora_dropout", 1.5, "lora_dropout=1.5 is invalid"),
+        ("history_len", "ten", "history_len='ten' is invalid"),
+    ],
+)
+def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        Config(model="SOFT", dataset="ml-100k", config_dict={key: value})
+
+
+def test_all_samples_is_a_valid_training_cap():
+    assert Config(model="BIGRec", dataset="ml-100k", config_dict={"train_sample_num": None})["train_sample_num"] is None

@@ -3,6 +3,8 @@
 RecBole's sequential augmentation yields one training sample per prefix of every user's history (about 100k on
 ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
 """
+from logging import getLogger
+
 import numpy as np
 import torch
 from recbole.data.dataloader import TrainDataLoader
@@ -26,6 +28,8 @@ def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> T
     """A training dataloader over at most ``num`` seeded samples of ``train_data``."""
     dataset = train_data._dataset
     if num is None or num >= len(dataset.inter_feat):
+        if num is not None:
+            getLogger().warning(f"train_sample_num={num} exceeds the {len(dataset.inter_feat)} training samples: all are used.")
         return train_data
     capped = dataset.copy(seeded_rows(dataset, num, seed))
     return TrainDataLoader(train_data.config, capped, train_data._sampler, shuffle=train_data.shuffle)

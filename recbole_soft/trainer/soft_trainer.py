@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from peft import get_peft_model_state_dict
 from recbole.utils import init_seed, set_color
+from tqdm import tqdm
 
 from recbole_soft.data import cap_train_data, seeded_rows
 from recbole_soft.llm.loading import adapter_base_model, folder_fingerprint
@@ -163,8 +164,6 @@ class SOFTTrainer(LLMTrainer):
         step = self.model.generation_batch_size
         starts = range(0, len(prompts), step)
         if show_progress:
-            from tqdm import tqdm
-
             starts = tqdm(starts, ncols=100, desc=set_color("Distill    ", "pink"))
         answers = []
         for start in starts:
