@@ -3,6 +3,7 @@ from pathlib import Path
 
 from recbole.config import Config as RecBoleConfig
 
+from recbole_soft.data.negatives import SAMPLERS
 from recbole_soft.utils import get_model
 
 PLUGIN_PROPERTIES = Path(__file__).resolve().parent / "properties"
@@ -22,6 +23,10 @@ def _non_negative_int(value) -> bool:
 
 def _non_negative_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _probability(value) -> bool:
@@ -47,6 +52,12 @@ VALUE_RULES = {
     "curriculum_epochs": (_positive_int, "a positive integer"),
     "curriculum_probe_num": (_positive_int, "a positive integer"),
     "distill_num_beams": (_positive_int, "an integer >= 1"),
+    "dmpo_neg_num": (_positive_int, "a positive integer (the paper: up to 5)"),
+    "dmpo_neg_sampler": (lambda value: value in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
+    "dmpo_beta": (_positive_number, "a number > 0 (the paper: 0.1)"),
+    "dmpo_gamma": (_non_negative_number, "a number >= 0"),
+    "dmpo_epochs": (_positive_int, "a positive integer"),
+    "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
 }
 
 

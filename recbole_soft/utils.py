@@ -10,6 +10,7 @@ PLUGIN_MODELS = {
     "BIGRec": ("BIGRec", "LLMTrainer"),
     "ICL": ("ICL", "ICLTrainer"),
     "SOFT": ("SOFT", "SOFTTrainer"),
+    "DMPO": ("DMPO", "DMPOTrainer"),
 }
 
 

@@ -28,7 +28,7 @@ def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> T
     """A training dataloader over at most ``num`` seeded samples of ``train_data``."""
     dataset = train_data._dataset
     if num is None or num >= len(dataset.inter_feat):
-        if num is not None:
+        if num is not None and num > len(dataset.inter_feat):
             getLogger().warning(f"train_sample_num={num} exceeds the {len(dataset.inter_feat)} training samples: all are used.")
         return train_data
     capped = dataset.copy(seeded_rows(dataset, num, seed))

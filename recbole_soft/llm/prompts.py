@@ -1,6 +1,13 @@
 """Prompts from RecBole sequences: an instruction plus the titles of a user's last ``history_len`` items."""
+import hashlib
+
 import torch
 from transformers import PreTrainedTokenizerBase
+
+
+def prompt_key(prompt: str) -> str:
+    """Names a training prompt in stored per-prompt data (distilled answers, preference candidates)."""
+    return hashlib.sha256(prompt.encode()).hexdigest()[:20]
 
 
 class PromptBuilder:

@@ -94,6 +94,36 @@ class LLMRecommender(SequentialRecommender):
         self.train(was_training)
         return -log_prob / tokens
 
+    def candidate_log_probs(
+        self, interaction: Interaction, negatives: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log-probabilities (and token counts) of ``[true item, *negatives]`` per row: ``[rows, 1 + k]``."""
+        prompts = self.prompts(interaction)
+        candidates = torch.cat([interaction[self.ITEM_ID].cpu().unsqueeze(1), negatives.cpu()], dim=1)
+        width = candidates.size(1)
+        batch = encode_targets(
+            self.tokenizer,
+            [prompt for prompt in prompts for _ in range(width)],
+            [self.titles[item] for item in candidates.flatten().tolist()],
+            self.device,
+        )
+        log_probs, counts = target_log_probs(self.llm, batch)
+        return log_probs.view(-1, width), counts.view(-1, width)
+
+    @torch.no_grad()
+    def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, batch_size: int) -> float:
+        """DMPO's measure: how often the true next title is more likely than a negative's (ties count half)."""
+        was_training = self.training
+        self.eval()
+        wins = 0.0
+        for start in range(0, len(rows), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(rows)))
+            log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
+            positive, negative = log_probs[:, :1], log_probs[:, 1:]
+            wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()
+        self.train(was_training)
+        return wins / negatives.numel()
+
     # generation and grounding
     def generate(self, prompts: list[str], num_beams: int | None = None, constrained: bool = True) -> list[str]:
         """Top-beam titles; ``constrained=False`` lets the model write free text even with a title trie."""

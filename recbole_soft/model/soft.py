@@ -1,16 +1,10 @@
 """SOFT (Self-Optimized Fine-Tuning, Tang et al. 2025): a BIGRec backbone trained by the SOFTTrainer's three stages."""
-import hashlib
-
 import torch
 from recbole.data.interaction import Interaction
 
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy
+from recbole_soft.llm.prompts import prompt_key
 from recbole_soft.model.bigrec import BIGRec
-
-
-def prompt_key(prompt: str) -> str:
-    """Names a training prompt in the distilled set (a distilled answer depends on the prompt only)."""
-    return hashlib.sha256(prompt.encode()).hexdigest()[:20]
 
 
 class SOFT(BIGRec):

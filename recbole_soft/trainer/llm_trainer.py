@@ -12,8 +12,21 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole_soft.data import cap_train_data, seeded_rows
+from recbole_soft.data.negatives import uniform_sampler
 
 VALIDATIONS = ("loss", "ranking")
+
+
+def with_pairwise_auc(result, model, eval_data, config):
+    """Adds ``pairwise_auc`` (DMPO's measure, from log-likelihoods) when ``pairwise_auc_negatives`` > 0."""
+    count = config["pairwise_auc_negatives"]
+    if not count or result is None:
+        return result
+    rows = eval_data._dataset.inter_feat
+    negatives = uniform_sampler(model.titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), count)
+    auc = model.pairwise_auc(rows, negatives, config["eval_batch_size"])
+    result["pairwise_auc"] = round(auc, config["metric_decimal_place"])
+    return result
 
 
 class LLMTrainer(Trainer):
@@ -38,6 +51,7 @@ class LLMTrainer(Trainer):
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
         self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
         self._validation_rows = None
+        self._capped_train_data = None
 
     def _build_optimizer(self, **kwargs):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
@@ -52,9 +66,15 @@ class LLMTrainer(Trainer):
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def training_samples(self, train_data):
+        """The seeded ``train_sample_num`` cap of ``train_data``, drawn once however many stages train on it."""
+        if train_data is not self._capped_train_data:
+            self._capped_train_data = cap_train_data(train_data, self.config["train_sample_num"], self.config["seed"])
+            self.logger.info(set_color("LLM training samples", "blue") + f": {len(self._capped_train_data._dataset)}")
+        return self._capped_train_data
+
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        train_data = cap_train_data(train_data, self.config["train_sample_num"], self.config["seed"])
-        self.logger.info(set_color("LLM training samples", "blue") + f": {len(train_data._dataset)}")
+        train_data = self.training_samples(train_data)
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
@@ -116,7 +136,8 @@ class LLMTrainer(Trainer):
             folder = Path(model_file or self.adapter_dir)
             self.model.load_adapter(folder)
             self.logger.info(f"Loading the best adapter from {folder}")
-        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        return with_pairwise_auc(result, self.model, eval_data, self.config)
 
 
 class ICLTrainer(Trainer):
@@ -130,4 +151,5 @@ class ICLTrainer(Trainer):
         return None, None
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        return with_pairwise_auc(result, self.model, eval_data, self.config)

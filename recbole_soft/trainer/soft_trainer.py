@@ -5,22 +5,20 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from time import perf_counter
 
-import numpy as np
 import torch
 from peft import get_peft_model_state_dict
 from recbole.utils import init_seed, set_color
 from tqdm import tqdm
 
-from recbole_soft.data import cap_train_data, seeded_rows
-from recbole_soft.llm.loading import adapter_base_model, folder_fingerprint
-from recbole_soft.model.soft import prompt_key
+from recbole_soft.data import seeded_rows
+from recbole_soft.llm.loading import folder_fingerprint
+from recbole_soft.llm.prompts import prompt_key
 from recbole_soft.trainer.curriculum import build_schedule
-from recbole_soft.trainer.llm_trainer import LLMTrainer
+from recbole_soft.trainer.staged_trainer import StagedTrainer
 
 
-class SOFTTrainer(LLMTrainer):
+class SOFTTrainer(StagedTrainer):
     """The three stages of SOFT (DESIGN.md 3.2), each reusing RecBole's fit loop:
 
     1. SFT: fine-tune an adapter on the real targets (early stopping), or load ``sft_adapter_path``;
@@ -33,63 +31,31 @@ class SOFTTrainer(LLMTrainer):
     def __init__(self, config, model):
         super().__init__(config, model)
         self.schedule = build_schedule(config["curriculum"], config["curriculum_alpha"], config["curriculum_epochs"])
-        self.final_adapter_dir = self.adapter_dir
-        self.stage = "sft"
         self.curve: list[dict] = []
-        self.run_info["stage_times_s"] = {}
         self._probe = None
 
     # the three stages
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        train_data = cap_train_data(train_data, self.config["train_sample_num"], self.config["seed"])
-        with self._timed_stage("sft"):
-            self._supervised_fine_tuning(train_data, valid_data, verbose, show_progress)
-        with self._timed_stage("distill"):
+        train_data = self.training_samples(train_data)
+        with self.timed_stage("sft"):
+            self.supervised_fine_tuning(train_data, valid_data, verbose, show_progress)
+        with self.timed_stage("distill"):
             self.model.distilled = self._distilled_targets(train_data, show_progress)
-        with self._timed_stage("curriculum"):
+        with self.timed_stage("curriculum"):
             result = self._curriculum(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         self._write_curve()
         return result
 
-    @contextlib.contextmanager
-    def _timed_stage(self, name: str):
-        self.logger.info(set_color(f"SOFT stage: {name}", "green"))
-        start = perf_counter()
-        yield
-        self.run_info["stage_times_s"][name] = perf_counter() - start
-        self.logger.info(set_color(f"SOFT stage {name} took", "green") + f" {perf_counter() - start:.1f}s")
-
-    def _supervised_fine_tuning(self, train_data, valid_data, verbose, show_progress) -> None:
-        given = self.config["sft_adapter_path"]
-        if given:
-            self._check_adapter_base(Path(given))
-            self.model.load_adapter(Path(given))
-            self.logger.info(f"SFT stage skipped: adapter loaded from {given}")
-            return
-        self._start_stage("sft", self.config["epochs"], self.final_adapter_dir.with_name(self.final_adapter_dir.name + "-sft"))
-        super().fit(train_data, valid_data, verbose, saved=True, show_progress=show_progress)
-        self.model.load_adapter(self.adapter_dir)
-
     def _curriculum(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         init_seed(self.config["seed"], self.config["reproducibility"])
         self.model.reset_adapter()
-        self._start_stage("curriculum", self.config["curriculum_epochs"], self.final_adapter_dir)
+        self.start_stage("curriculum", self.config["curriculum_epochs"], self.final_adapter_dir)
         self._probe = seeded_rows(train_data._dataset, self.config["curriculum_probe_num"], self.config["seed"])
         d0 = self._probe_distance(base_model=True)
         self.schedule.observe(d0)
         self.curve.append({"epoch": 0, "lambda": None, "distance": d0, "ce_real": None, "ce_distilled": None})
         self.logger.info(set_color("curriculum d_0 (base model)", "blue") + f": {d0:.4f}")
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
-
-    def _start_stage(self, stage: str, epochs: int, adapter_dir: Path) -> None:
-        """A new stage is a new RecBole fit: fresh optimizer, warm-up, early-stopping state and checkpoint folder."""
-        self.stage, self.epochs, self.adapter_dir = stage, epochs, adapter_dir
-        self.eval_step = min(self.config["eval_step"], epochs)
-        self.start_epoch, self.cur_step = 0, 0
-        self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
-        self.best_valid_result = None
-        self.optimizer = self._build_optimizer()
-        self.lr_scheduler = self._build_lr_scheduler()
 
     # one curriculum epoch
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
@@ -198,16 +164,6 @@ class SOFTTrainer(LLMTrainer):
         )
         self.run_info["distillation"] = {"answers": total, "real_title": real_title, "true_item": true_item,
                                          "empty": empty, "file": str(path)}
-
-    def _check_adapter_base(self, folder: Path) -> None:
-        if not (folder / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"sft_adapter_path={folder} is not a PEFT adapter folder (no adapter_config.json).")
-        base = adapter_base_model(folder)
-        if base and Path(base).resolve() != self.model.llm_folder.resolve():
-            raise ValueError(
-                f"The SFT adapter at {folder} was trained on {base}, but this run's LLM is {self.model.llm_folder}. "
-                f"Use the same llm_path as the SFT run, or drop sft_adapter_path to train stage 1 here."
-            )
 
     # the curve
     def _write_curve(self) -> None:

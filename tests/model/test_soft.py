@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from recbole_soft.model.soft import prompt_key
+from recbole_soft.llm.prompts import prompt_key
 
 
 def _with_distilled(model, batch, answers):

@@ -1,0 +1,81 @@
+"""DMPOTrainer: supervised fine-tuning, then multi-negative preference optimisation against the frozen SFT adapter."""
+import torch
+from recbole.utils import set_color
+
+from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
+from recbole_soft.trainer.staged_trainer import StagedTrainer
+
+
+class DMPOTrainer(StagedTrainer):
+    """1. SFT (or ``sft_adapter_path``); 2. for every training row, k negatives from ``dmpo_neg_sampler`` and the
+    SFT adapter's log-probabilities of the positive and the negatives (the reference, computed once);
+    3. ``dmpo_epochs`` of the DMPO loss, continuing from the SFT adapter, logging reward margin and accuracy."""
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        train_data = self.training_samples(train_data)
+        with self.timed_stage("sft"):
+            self.supervised_fine_tuning(train_data, valid_data, verbose, show_progress)
+        with self.timed_stage("negatives"):
+            self.model.preference = self._preference_data(train_data)
+        with self.timed_stage("preference"):
+            self.start_stage("preference", self.config["dmpo_epochs"], self.final_adapter_dir)
+            self.run_info["preference_log"] = []
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if self.stage != "preference":
+            return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+        margins = []
+
+        def preference_loss(interaction):
+            loss, batch_margins = self.model.preference_loss(interaction)
+            margins.append(batch_margins.detach())
+            return loss
+
+        loss = super()._train_epoch(train_data, epoch_idx, preference_loss, show_progress)
+        margins = torch.cat(margins)
+        record = {"epoch": epoch_idx + 1, "reward_margin": margins.mean().item(),
+                  "accuracy": (margins > 0).float().mean().item()}
+        self.run_info["preference_log"].append(record)
+        self.logger.info(
+            set_color("preference", "blue") + f" epoch {epoch_idx + 1}: reward margin {record['reward_margin']:.4f}, "
+            f"positive preferred for {record['accuracy']:.1%} of rows"
+        )
+        self.tensorboard.add_scalar("preference/reward_margin", record["reward_margin"], epoch_idx + 1)
+        self.tensorboard.add_scalar("preference/accuracy", record["accuracy"], epoch_idx + 1)
+        return loss
+
+    @torch.no_grad()
+    def _preference_data(self, train_data) -> dict:
+        """(prompt key, positive) -> (negative item ids, reference log-probabilities of [positive, *negatives])."""
+        rows = train_data._dataset.inter_feat
+        negatives = self._negatives(rows)
+        self.model.eval()
+        batch_size = self.config["eval_batch_size"]
+        reference = []
+        for start in range(0, len(rows), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(rows)))
+            log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])
+            reference.append(log_probs.cpu())
+        reference = torch.cat(reference)
+        keys = self.model.preference_keys(rows)
+        self.logger.info(
+            f"Preference data: {len(rows)} rows x {negatives.size(1)} '{self.config['dmpo_neg_sampler']}' negatives"
+        )
+        return {key: (negatives[row], reference[row]) for row, key in enumerate(keys)}
+
+    def _negatives(self, rows) -> torch.Tensor:
+        k, seed, titles = self.config["dmpo_neg_num"], self.config["seed"], self.model.titles
+        positives = rows[self.model.ITEM_ID]
+        sampler = self.config["dmpo_neg_sampler"]
+        if sampler == "uniform":
+            return uniform_sampler(titles, seed).sample(positives.tolist(), k)
+        if sampler == "popularity":
+            return popularity_sampler(titles, self.model.train_items, seed).sample(positives.tolist(), k)
+        self.model.eval()
+        batch_size = self.config["eval_batch_size"]
+        chunks = []
+        for start in range(0, len(rows), batch_size):
+            batch = rows[torch.arange(start, min(start + batch_size, len(rows)))].to(self.device)
+            chunks.append(hard_negatives(self.model.full_sort_predict(batch), batch[self.model.ITEM_ID], k, titles))
+        return torch.cat(chunks)

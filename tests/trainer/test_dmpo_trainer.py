@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from recbole_soft.data import cap_train_data
+from recbole_soft.trainer import DMPOTrainer
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "popularity", "hard"])
+def test_dmpo_trains_against_a_frozen_reference_from_the_sft_adapter(build, sampler):
+    config, train_data, valid_data, _, model = build("DMPO", dmpo_neg_sampler=sampler, dmpo_neg_num=2, train_sample_num=8)
+    trainer = DMPOTrainer(config, model)
+    trainer.fit(train_data, valid_data)
+    assert list(trainer.run_info["stage_times_s"]) == ["sft", "negatives", "preference"]
+    [record] = trainer.run_info["preference_log"]
+    assert 0.0 <= record["accuracy"] <= 1.0 and isinstance(record["reward_margin"], float)
+
+    rows = cap_train_data(train_data, 8, config["seed"])._dataset.inter_feat
+    stored = [model.preference[key] for key in model.preference_keys(rows)]
+    negatives = torch.stack([negative for negative, _ in stored])
+    assert all(p not in row for p, row in zip(rows["item_id"].tolist(), negatives.tolist()))
+    model.eval()
+    with torch.no_grad():
+        model.load_adapter(trainer.adapter_dir)
+        policy, _ = model.candidate_log_probs(rows, negatives)
+        model.load_adapter(Path(str(trainer.final_adapter_dir) + "-sft"))
+        reference_now, _ = model.candidate_log_probs(rows, negatives)
+    reference = torch.stack([logps for _, logps in stored])
+    assert torch.allclose(reference, reference_now, atol=1e-4)  # the reference did not move
+    assert not torch.allclose(policy, reference_now, atol=1e-4)  # the policy did
+
+
+def test_pairwise_auc_is_reported_for_any_llm_model_when_asked(llm_config):
+    from recbole_soft import run_recbole_soft
+    from tests.conftest import PROTOCOL
+
+    result = run_recbole_soft("ICL", "tiny", [PROTOCOL], {**llm_config, "pairwise_auc_negatives": 2})
+    assert 0.0 <= result["test_result"]["pairwise_auc"] <= 1.0
