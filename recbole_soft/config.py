@@ -4,6 +4,8 @@ from pathlib import Path
 from recbole.config import Config as RecBoleConfig
 
 from recbole_soft.data.negatives import SAMPLERS
+from recbole_soft.trainer.curriculum import SCHEDULES
+from recbole_soft.trainer.llm_trainer import VALIDATIONS
 from recbole_soft.utils import get_model
 
 PLUGIN_PROPERTIES = Path(__file__).resolve().parent / "properties"
@@ -58,6 +60,8 @@ VALUE_RULES = {
     "dmpo_gamma": (_non_negative_number, "a number >= 0"),
     "dmpo_epochs": (_positive_int, "a positive integer"),
     "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
+    "llm_valid_by": (lambda value: value in VALIDATIONS, f"one of {', '.join(VALIDATIONS)}"),
+    "curriculum": (lambda value: value in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
 }
 
 

@@ -40,6 +40,8 @@ def test_unknown_model_lists_what_exists():
         ("curriculum_alpha", -1.0, "curriculum_alpha=-1.0 is invalid: it must be a number >= 0"),
         ("lora_dropout", 1.5, "lora_dropout=1.5 is invalid"),
         ("history_len", "ten", "history_len='ten' is invalid"),
+        ("llm_valid_by", "auc", "llm_valid_by='auc' is invalid: it must be one of loss, ranking"),
+        ("curriculum", "cosine", "curriculum='cosine' is invalid: it must be one of adaptive, none, linear"),
     ],
 )
 def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):

@@ -43,8 +43,6 @@ class LLMTrainer(Trainer):
         super().__init__(config, model)
         self.accumulation_steps = config["gradient_accumulation_steps"]
         self.lr_scheduler = self._build_lr_scheduler()
-        if config["llm_valid_by"] not in VALIDATIONS:
-            raise ValueError(f"llm_valid_by='{config['llm_valid_by']}' is not one of {', '.join(VALIDATIONS)}.")
         self.validate_by_loss = config["llm_valid_by"] == "loss"
         if self.validate_by_loss:
             self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
