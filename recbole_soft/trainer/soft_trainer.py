@@ -188,6 +188,7 @@ class SOFTTrainer(StagedTrainer):
         figure, distance_axis = plt.subplots(figsize=(6, 3.5))
         epochs = [row["epoch"] for row in self.curve]
         distance_axis.plot(epochs, [row["distance"] for row in self.curve], "o-", color="tab:blue", label="d (probe)")
+        distance_axis.set_xticks(epochs)
         distance_axis.set_xlabel("curriculum epoch (0 = base model)")
         distance_axis.set_ylabel("mean L2 distance d", color="tab:blue")
         weight_axis = distance_axis.twinx()
