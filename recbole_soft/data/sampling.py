@@ -3,6 +3,7 @@
 RecBole's sequential augmentation yields one training sample per prefix of every user's history (about 100k on
 ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
 """
+from collections.abc import Iterator
 from logging import getLogger
 
 import numpy as np
@@ -17,6 +18,12 @@ def seeded_indices(total: int, num: int, seed: int) -> np.ndarray:
     if num is None or num >= total:
         return np.arange(total)
     return np.sort(np.random.default_rng(seed).choice(total, size=num, replace=False))
+
+
+def batch_indices(total: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """Consecutive index tensors covering ``range(total)``, ``batch_size`` at a time (for Interaction rows)."""
+    for start in range(0, total, batch_size):
+        yield torch.arange(start, min(start + batch_size, total))
 
 
 def seeded_rows(dataset: Dataset, num: int | None, seed: int) -> Interaction:

@@ -9,7 +9,7 @@ from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
-from recbole_soft.data import load_item_titles
+from recbole_soft.data import batch_indices, load_item_titles
 from recbole_soft.llm.generation import TitleTrie, generate_titles
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
@@ -86,8 +86,8 @@ class LLMRecommender(SequentialRecommender):
         was_training = self.training
         self.eval()
         log_prob, tokens = 0.0, 0
-        for start in range(0, len(rows), batch_size):
-            batch = rows[torch.arange(start, min(start + batch_size, len(rows)))].to(self.device)
+        for index in batch_indices(len(rows), batch_size):
+            batch = rows[index].to(self.device)
             encoded = encode_targets(self.tokenizer, self.prompts(batch), self.target_titles(batch), self.device)
             sums, counts = target_log_probs(self.llm, encoded)
             log_prob, tokens = log_prob + sums.sum().item(), tokens + counts.sum().item()
@@ -116,8 +116,7 @@ class LLMRecommender(SequentialRecommender):
         was_training = self.training
         self.eval()
         wins = 0.0
-        for start in range(0, len(rows), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(rows)))
+        for index in batch_indices(len(rows), batch_size):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
             wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()

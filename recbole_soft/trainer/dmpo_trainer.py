@@ -2,6 +2,7 @@
 import torch
 from recbole.utils import set_color
 
+from recbole_soft.data import batch_indices
 from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
 from recbole_soft.trainer.staged_trainer import StagedTrainer
 
@@ -53,8 +54,7 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.config["eval_batch_size"]
         reference = []
-        for start in range(0, len(rows), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(rows)))
+        for index in batch_indices(len(rows), batch_size):
             log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])
             reference.append(log_probs.cpu())
         reference = torch.cat(reference)
@@ -75,7 +75,7 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.config["eval_batch_size"]
         chunks = []
-        for start in range(0, len(rows), batch_size):
-            batch = rows[torch.arange(start, min(start + batch_size, len(rows)))].to(self.device)
+        for index in batch_indices(len(rows), batch_size):
+            batch = rows[index].to(self.device)
             chunks.append(hard_negatives(self.model.full_sort_predict(batch), batch[self.model.ITEM_ID], k, titles))
         return torch.cat(chunks)
