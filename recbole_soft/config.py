@@ -11,28 +11,26 @@ from recbole_soft.utils import get_model
 PLUGIN_PROPERTIES = Path(__file__).resolve().parent / "properties"
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _number(minimum: float, *, integer: bool = False, strict: bool = False, below: float | None = None):
+    """A check for a (bool-free) number >= minimum (> with ``strict``), an integer if asked, < ``below`` if given."""
+    kinds = int if integer else (int, float)
+
+    def check(value) -> bool:
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            return False
+        above = value > minimum if strict else value >= minimum
+        return above and (below is None or value < below)
+
+    return check
 
 
-def _optional_positive_int(value) -> bool:
-    return value is None or _positive_int(value)
+def _optional(check):
+    return lambda value: value is None or check(value)
 
 
-def _non_negative_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _non_negative_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-
-
-def _positive_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _probability(value) -> bool:
-    return isinstance(value, (int, float)) and 0 <= value < 1
+_positive_int = _number(1, integer=True)
+_non_negative_int = _number(0, integer=True)
+_non_negative_number = _number(0)
 
 
 # plugin key -> (check, what a valid value is); checked only when the key is set
@@ -44,11 +42,11 @@ VALUE_RULES = {
     "embedding_batch_size": (_positive_int, "a positive integer"),
     "lora_r": (_positive_int, "a positive integer"),
     "lora_alpha": (_non_negative_number, "a number >= 0"),
-    "lora_dropout": (_probability, "a number in [0, 1)"),
+    "lora_dropout": (_number(0, below=1), "a number in [0, 1)"),
     "gradient_accumulation_steps": (_positive_int, "a positive integer"),
     "warmup_steps": (_non_negative_int, "an integer >= 0"),
-    "train_sample_num": (_optional_positive_int, "a positive integer, or ~ for all samples"),
-    "valid_sample_num": (_optional_positive_int, "a positive integer, or ~ for all validation users"),
+    "train_sample_num": (_optional(_positive_int), "a positive integer, or ~ for all samples"),
+    "valid_sample_num": (_optional(_positive_int), "a positive integer, or ~ for all validation users"),
     "icl_demo_num": (_non_negative_int, "an integer >= 0"),
     "curriculum_alpha": (_non_negative_number, "a number >= 0 (the paper tunes it over 100, 10, 1, 0.1)"),
     "curriculum_epochs": (_positive_int, "a positive integer"),
@@ -56,7 +54,7 @@ VALUE_RULES = {
     "distill_num_beams": (_positive_int, "an integer >= 1"),
     "dmpo_neg_num": (_positive_int, "a positive integer (the paper: up to 5)"),
     "dmpo_neg_sampler": (lambda value: value in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
-    "dmpo_beta": (_positive_number, "a number > 0 (the paper: 0.1)"),
+    "dmpo_beta": (_number(0, strict=True), "a number > 0 (the paper: 0.1)"),
     "dmpo_gamma": (_non_negative_number, "a number >= 0"),
     "dmpo_epochs": (_positive_int, "a positive integer"),
     "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
