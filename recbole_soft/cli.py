@@ -1,5 +1,8 @@
-"""The RecBole-style command line: -m/--model, -d/--dataset, --config_files, and any --key=value override."""
+"""The RecBole-style command line: -m/--model, -d/--dataset, --config_files, any --key=value override, and
+--benchmark SUITE.yaml to run a whole suite of models."""
 import argparse
+import ast
+import logging
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -7,10 +10,11 @@ DEFAULT_PROPERTIES = REPOSITORY / "properties"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Known options only; RecBole's Config reads the ``--key=value`` overrides from ``sys.argv`` itself."""
+    """Known options; the rest (``--key=value``) are config overrides, which RecBole's Config also reads from sys.argv."""
     parser = argparse.ArgumentParser(
-        description="Train and evaluate a RecBole or recbole_soft model with full-ranking metrics.",
-        epilog="Any other --key=value (e.g. --epochs=1, --llm_path=/path/to/model) overrides that config key.",
+        description="Train and evaluate a RecBole or recbole_soft model with full-ranking metrics, or run a suite.",
+        epilog="Any other --key=value (e.g. --epochs=1, --llm_path=/path/to/model) overrides that config key "
+        "(for every model of a suite with --benchmark).",
     )
     parser.add_argument("--model", "-m", default="SOFT", help="model name (default: SOFT)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default: ml-100k)")
@@ -19,11 +23,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="space-separated yaml files; default: properties/sequential.yaml and properties/<dataset>.yaml",
     )
-    args, _ = parser.parse_known_args(argv)
+    suite = parser.add_argument_group("benchmark suites")
+    suite.add_argument("--benchmark", metavar="SUITE.yaml", help="run every model of a suite, e.g. properties/benchmark/ml-100k.yaml")
+    suite.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the suite's); the table shows mean ± std")
+    suite.add_argument("--out", help="results folder (default: results/<suite>-<date>); finished runs in it are kept")
+    suite.add_argument("--force", action="store_true", help="rerun models that already finished in the results folder")
+    args, rest = parser.parse_known_args(argv)
+    args.overrides = parse_overrides(rest)
     args.config_file_list = (
         args.config_files.split() if args.config_files is not None else default_config_files(args.dataset)
     )
     return args
+
+
+def parse_overrides(arguments: list[str]) -> dict:
+    """``--key=value`` pairs as a dict, values read as Python literals where they are one (as RecBole does)."""
+    overrides = {}
+    for argument in arguments:
+        if not argument.startswith("--") or "=" not in argument:
+            raise SystemExit(f"Unrecognised argument {argument!r}: settings are written --key=value, e.g. --epochs=1.")
+        key, value = argument[2:].split("=", 1)
+        overrides[key] = _literal(value)
+    return overrides
+
+
+def _literal(value: str):
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
 def default_config_files(dataset: str) -> list[str]:
@@ -32,8 +60,20 @@ def default_config_files(dataset: str) -> list[str]:
     return [str(file) for file in files if file.is_file()]
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None):
+    args = parse_args(argv)
+    if args.benchmark:
+        return run_benchmark(args)
     from recbole_soft import run_recbole_soft
 
-    args = parse_args(argv)
     return run_recbole_soft(model=args.model, dataset=args.dataset, config_file_list=args.config_file_list)
+
+
+def run_benchmark(args: argparse.Namespace) -> Path:
+    from recbole_soft.benchmark import load_suite, run_suite
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, args.overrides)
+    print(f"results in {out}: table.md, table.csv, results.json, scores.png, environment.json")
+    print((out / "table.md").read_text())
+    return out

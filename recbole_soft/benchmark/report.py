@@ -1,0 +1,103 @@
+"""The suite's results as files a person reads: a Markdown table, the same as CSV and JSON, and a bar chart."""
+import csv
+import json
+import statistics
+from pathlib import Path
+
+METRICS = [f"{name}@{k}" for name in ("hit", "ndcg") for k in (1, 5, 10, 20)] + ["mrr@10"]
+OPTIONAL_METRICS = ["pairwise_auc"]
+COSTS = {"train_time_s": "train s", "eval_time_s": "eval s", "peak_memory_mb": "peak MB", "peak_gpu_memory_mb": "peak GPU MB"}
+PLOTTED = {"hit@10": "Hit@10", "ndcg@10": "NDCG@10"}
+
+
+def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
+    """Mean and sample standard deviation over seeds of every metric and cost one model reported."""
+    values = {column: [_value(result, column) for result in results.values()] for column in [*METRICS, *OPTIONAL_METRICS, *COSTS]}
+    row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {}}
+    for column, column_values in values.items():
+        present = [value for value in column_values if value is not None]
+        if len(present) == len(column_values):
+            row["mean"][column] = statistics.fmean(present)
+            row["std"][column] = statistics.stdev(present) if len(present) > 1 else None
+            row["per_seed"][column] = dict(zip(results, present))
+    return row
+
+
+def _value(result: dict, column: str) -> float | None:
+    value = result["test_result"].get(column) if column in METRICS + OPTIONAL_METRICS else result.get(column)
+    return None if value is None else float(value)
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """Every metric, plus the optional metric and costs that at least one model reported."""
+    reported = {column for row in rows for column in row["mean"]}
+    return METRICS + [column for column in [*OPTIONAL_METRICS, *COSTS] if column in reported]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    shown = columns(rows)
+    header = ["model", "seeds", *[COSTS.get(column, column) for column in shown]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["label"], str(len(row["seeds"]))]
+        cells += [_cell(row, column) for column in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict, column: str) -> str:
+    if column not in row["mean"]:
+        return "–"
+    digits = 0 if column in COSTS else 4
+    text = f"{row['mean'][column]:.{digits}f}"
+    if row["std"][column] is not None:
+        text += f" ± {row['std'][column]:.{digits}f}"
+    return text
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    shown = columns(rows)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["model", "recbole_model", "seeds", *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
+        for row in rows:
+            cells = [row["label"], row["model"], " ".join(map(str, row["seeds"]))]
+            cells += [_csv_number(row[kind].get(column)) for column in shown for kind in ("mean", "std")]
+            writer.writerow(cells)
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def plot(rows: list[dict], path: Path, title: str) -> None:
+    """Hit@10 and NDCG@10 per model, with the standard deviation over seeds as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 0.8 / len(PLOTTED)
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(rows)), 4.0))
+    for offset, metric in enumerate(PLOTTED):
+        positions = [index + (offset - (len(PLOTTED) - 1) / 2) * width for index in range(len(rows))]
+        heights = [row["mean"].get(metric, 0.0) for row in rows]
+        errors = [row["std"].get(metric) or 0.0 for row in rows]
+        axes.bar(positions, heights, width, yerr=errors, capsize=3, label=PLOTTED[metric])
+    axes.set_xticks(range(len(rows)), [row["label"] for row in rows], rotation=30, ha="right")
+    axes.set_ylabel("test score (all items ranked)")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(out: Path, title: str, rows: list[dict]) -> list[Path]:
+    """table.md, table.csv, results.json and scores.png in ``out``; returns their paths."""
+    paths = [out / "table.md", out / "table.csv", out / "results.json", out / "scores.png"]
+    paths[0].write_text(f"# {title}\n\n" + markdown_table(rows), encoding="utf-8")
+    write_csv(rows, paths[1])
+    paths[2].write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    plot(rows, paths[3], title)
+    return paths

@@ -1,0 +1,202 @@
+"""Run a suite: every model and seed in its own process, finished runs skipped, then one report for all of them.
+
+Each run lives in ``OUT/runs/<label>/seed-<seed>/``: ``plan.json`` (what it runs), ``run.log`` (its output), the
+model's checkpoints, and ``result.json``, written last and atomically, so a run counts as finished only if it ended.
+A separate process per run keeps peak memory per model honest and lets a killed suite resume where it stopped.
+"""
+import json
+import logging
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from logging import getLogger
+from pathlib import Path
+
+from tqdm import tqdm
+
+from recbole_soft.benchmark.environment import environment
+from recbole_soft.benchmark.report import summarise, write_report
+from recbole_soft.benchmark.suite import Suite, SuiteError
+from recbole_soft.cli import default_config_files
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    seed: int
+    folder: Path
+    plan: dict
+
+    @property
+    def result_file(self) -> Path:
+        return self.folder / "result.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "run.log"
+
+    def result(self) -> dict | None:
+        return json.loads(self.result_file.read_text()) if self.result_file.is_file() else None
+
+
+def default_out(suite: Suite) -> Path:
+    return Path("results") / f"{suite.name}-{date.today().isoformat()}"
+
+
+def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict) -> list[Run]:
+    """One run per model and seed, with everything it needs to start in a fresh process."""
+    runs = []
+    for model in suite.models:
+        for seed in seeds:
+            folder = out / "runs" / model.folder_name / f"seed-{seed}"
+            config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": str(folder.resolve())}
+            config.setdefault("show_progress", False)
+            plan = {
+                "label": model.label,
+                "model": model.model,
+                "dataset": suite.dataset,
+                "config_files": default_config_files(suite.dataset),
+                "config": config,
+            }
+            runs.append(Run(model.label, seed, folder, plan))
+    return runs
+
+
+def check_runs(runs: list[Run], force: bool) -> None:
+    """Fail before anything trains: bad settings, missing data or titles, or finished runs made with other settings."""
+    from recbole_soft.config import Config
+    from recbole_soft.quick_start import check_inputs
+
+    checked = set()
+    for run in runs:
+        if run.label not in checked:
+            checked.add(run.label)
+            try:
+                with _without_command_line():
+                    check_inputs(Config(run.plan["model"], run.plan["dataset"], run.plan["config_files"], run.plan["config"]))
+            except (ValueError, FileNotFoundError) as error:
+                raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
+        finished = run.result()
+        if finished and not force and _comparable(finished["plan"]) != _comparable(run.plan):
+            raise SuiteError(
+                f"{run.result_file} was made with other settings than the suite now asks for "
+                f"({_differences(finished['plan'], run.plan)}). Rerun it with --force, or write to another --out."
+            )
+
+
+@contextmanager
+def _without_command_line():
+    """RecBole's Config also reads sys.argv; a plan already holds every setting, the suite's own options are not."""
+    argv = sys.argv
+    sys.argv = argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+
+
+def _comparable(plan: dict) -> dict:
+    """A plan as one flat mapping, without where it ran, so that a results folder can be moved or copied."""
+    settings = {key: value for key, value in plan["config"].items() if key != "checkpoint_dir"}
+    config_files = [Path(file).name for file in plan["config_files"]]
+    return {**settings, "model": plan["model"], "dataset": plan["dataset"], "config_files": config_files}
+
+
+def _differences(old: dict, new: dict) -> str:
+    old, new = _comparable(old), _comparable(new)
+    changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
+    return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in changed)
+
+
+def execute(run: Run) -> bool:
+    """Run one model in a fresh Python process; True if it finished and wrote its result."""
+    run.folder.mkdir(parents=True, exist_ok=True)
+    (run.folder / "plan.json").write_text(json.dumps(run.plan, indent=2))
+    command = [sys.executable, "-m", "recbole_soft.benchmark.worker", str(run.folder)]
+    with open(run.log_file, "w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n")
+        log.flush()
+        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    return process.returncode == 0 and run.result_file.is_file()
+
+
+def run_suite(
+    suite: Suite, out: str | Path | None = None, seeds: list[int] | None = None, force: bool = False,
+    overrides: dict | None = None,
+) -> Path:
+    """Run every model of ``suite`` that has not finished in ``out`` (all of them with ``force``) and report them all.
+
+    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). Returns the results folder.
+    """
+    out = Path(out) if out is not None else default_out(suite)
+    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {})
+    check_runs(runs, force)
+    out.mkdir(parents=True, exist_ok=True)
+    logger = getLogger()
+    handler = _log_to(out / "suite.log")
+    failed = []
+    try:
+        report(suite, out, runs)
+        progress = tqdm(runs, desc=f"suite {suite.name}", unit="run")
+        for run in progress:
+            progress.set_postfix_str(f"{run.label} seed {run.seed}")
+            if run.result_file.is_file() and not force:
+                logger.info(f"{run.label} (seed {run.seed}): finished before, kept ({run.result_file})")
+                continue
+            logger.info(f"{run.label} (seed {run.seed}): running, log in {run.log_file}")
+            if not execute(run):
+                failed.append(run)
+                logger.error(f"{run.label} (seed {run.seed}) failed; its output is in {run.log_file}")
+            report(suite, out, runs)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    if failed:
+        raise RuntimeError(
+            "Runs failed (the others are in the report): "
+            + "; ".join(f"{run.label} seed {run.seed}: see {run.log_file}" for run in failed)
+        )
+    return out
+
+
+def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
+    """The table, CSV, JSON and chart of every finished run, and the environment and settings they ran with."""
+    by_label: dict[str, dict[int, dict]] = {}
+    for run in runs:
+        result = run.result()
+        if result is not None:
+            by_label.setdefault(run.label, {})[run.seed] = result
+    rows = [summarise(label, runs_of(runs, label)[0].plan["model"], results) for label, results in by_label.items()]
+    title = f"{suite.name}: {suite.dataset}, all items ranked, test split"
+    paths = write_report(out, title, rows) if rows else []
+    described = {
+        "suite": os.path.relpath(suite.path),
+        "dataset": suite.dataset,
+        "report_environment": environment(),
+        "models": {
+            label: {
+                "plan": runs_of(runs, label)[0].plan,
+                "environment": {seed: result.get("environment") for seed, result in results.items()},
+            }
+            for label, results in by_label.items()
+        },
+    }
+    (out / "environment.json").write_text(json.dumps(described, indent=2))
+    return [*paths, out / "environment.json"]
+
+
+def runs_of(runs: list[Run], label: str) -> list[Run]:
+    return [run for run in runs if run.label == label]
+
+
+def _log_to(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = getLogger()
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    return handler

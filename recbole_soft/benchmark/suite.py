@@ -1,0 +1,133 @@
+"""A benchmark suite: one dataset, one protocol, a list of models with their budgets, read from a yaml file.
+
+```yaml
+name: ml-100k                 # names the results folder (default: the file name)
+extends: other-suite.yaml     # optional: start from another suite (path relative to this file), then merge
+dataset: ml-100k
+seeds: [2020]
+config: {}                    # settings for every model (e.g. data_path, load_col, item_text_field of a dataset)
+models:                       # label -> model (default: the label) and its own settings; the table keeps this order
+  SASRec: {config: {epochs: 300}}
+  SOFT w/o SA: {model: SOFT, config: {curriculum: none}}
+```
+Merging with ``extends`` is recursive for mappings, so a derived suite can change one model's budget or add a model.
+"""
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+SUITE_KEYS = {"name", "extends", "dataset", "seeds", "config", "models"}
+MODEL_KEYS = {"model", "config"}
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot run; raised before any model trains."""
+
+
+@dataclass(frozen=True)
+class SuiteModel:
+    label: str
+    model: str
+    config: dict = field(default_factory=dict)
+
+    @property
+    def folder_name(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.label)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    dataset: str
+    seeds: list[int]
+    config: dict
+    models: list[SuiteModel]
+    path: Path
+
+    def run_config(self, model: SuiteModel) -> dict:
+        """The settings one model runs with: the suite's, then the model's own."""
+        return merge(self.config, model.config)
+
+
+def merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, recursively for nested mappings."""
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def read_suite_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The suite's mapping with every ``extends`` resolved."""
+    path = path.resolve()
+    if path in seen:
+        raise SuiteError(f"Suite {seen[0]} extends itself through {path}; remove the cycle of 'extends'.")
+    if not path.is_file():
+        raise SuiteError(f"Suite file {path} does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise SuiteError(f"Suite file {path} is not valid yaml: {error}") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"Suite file {path} must hold a mapping with the keys {', '.join(sorted(SUITE_KEYS))}.")
+    unknown = set(raw) - SUITE_KEYS
+    if unknown:
+        raise SuiteError(f"Suite file {path} has unknown keys {sorted(unknown)}; allowed: {sorted(SUITE_KEYS)}.")
+    base = read_suite_file(path.parent / raw["extends"], (*seen, path)) if "extends" in raw else {}
+    own = {key: value for key, value in raw.items() if key != "extends"}
+    own.setdefault("name", path.stem)
+    return merge(base, own)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and check a suite file; every mistake in it is reported here, before anything trains."""
+    path = Path(path)
+    raw = read_suite_file(path)
+    if not raw.get("dataset") or not isinstance(raw["dataset"], str):
+        raise SuiteError(f"Suite {path} names no dataset: add e.g. 'dataset: ml-100k'.")
+    seeds = raw.get("seeds", [2020])
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(seed) for seed in seeds):
+        raise SuiteError(f"Suite {path}: seeds must be a non-empty list of integers, got {seeds!r}.")
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise SuiteError(f"Suite {path}: config must be a mapping of RecBole settings, got {config!r}.")
+    return Suite(
+        name=str(raw["name"]),
+        dataset=raw["dataset"],
+        seeds=seeds,
+        config=config,
+        models=_suite_models(path, raw.get("models")),
+        path=path.resolve(),
+    )
+
+
+def _suite_models(path: Path, models) -> list[SuiteModel]:
+    from recbole_soft.utils import get_model
+
+    if not isinstance(models, dict) or not models:
+        raise SuiteError(f"Suite {path} has no models: add a 'models' mapping, e.g. 'models: {{SASRec: {{}}}}'.")
+    parsed = []
+    for label, entry in models.items():
+        entry = entry or {}
+        if not isinstance(entry, dict) or set(entry) - MODEL_KEYS:
+            raise SuiteError(f"Suite {path}, model '{label}': expected a mapping with the keys 'model' and 'config'.")
+        name = entry.get("model", label)
+        try:
+            get_model(name)
+        except ValueError as error:
+            raise SuiteError(f"Suite {path}, model '{label}': {error}") from None
+        config = entry.get("config") or {}
+        if not isinstance(config, dict):
+            raise SuiteError(f"Suite {path}, model '{label}': config must be a mapping, got {config!r}.")
+        parsed.append(SuiteModel(label=str(label), model=name, config=config))
+    folders = [model.folder_name for model in parsed]
+    clashing = sorted({folder for folder in folders if folders.count(folder) > 1})
+    if clashing:
+        raise SuiteError(f"Suite {path}: labels that differ only in punctuation share the result folders {clashing}.")
+    return parsed
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
