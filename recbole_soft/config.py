@@ -4,6 +4,8 @@ from pathlib import Path
 from recbole.config import Config as RecBoleConfig
 
 from recbole_soft.data.negatives import SAMPLERS
+from recbole_soft.llm.grounding import POOLINGS
+from recbole_soft.llm.loading import QUANTIZATIONS
 from recbole_soft.trainer.curriculum import SCHEDULES
 from recbole_soft.trainer.llm_trainer import VALIDATIONS
 from recbole_soft.utils import get_model
@@ -58,6 +60,9 @@ VALUE_RULES = {
     "dmpo_gamma": (_non_negative_number, "a number >= 0"),
     "dmpo_epochs": (_positive_int, "a positive integer"),
     "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
+    "quantization": (lambda value: value in QUANTIZATIONS, f"one of {', '.join(QUANTIZATIONS)}"),
+    "grounding_pooling": (lambda value: value in POOLINGS, f"one of {', '.join(POOLINGS)}"),
+    "resume": (lambda value: isinstance(value, bool), "True or False"),
     "llm_valid_by": (lambda value: value in VALIDATIONS, f"one of {', '.join(VALIDATIONS)}"),
     "curriculum": (lambda value: value in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
 }
@@ -87,6 +92,12 @@ class Config(RecBoleConfig):
         for key, (is_valid, expected) in VALUE_RULES.items():
             if key in self.final_config_dict and not is_valid(self.final_config_dict[key]):
                 raise ValueError(f"{key}={self.final_config_dict[key]!r} is invalid: it must be {expected}.")
+        history, kept = self.final_config_dict.get("history_len"), self.final_config_dict.get("MAX_ITEM_LIST_LENGTH")
+        if history is not None and kept is not None and history > kept:
+            raise ValueError(
+                f"history_len={history} is longer than the MAX_ITEM_LIST_LENGTH={kept} items RecBole keeps per user: "
+                f"lower history_len or raise MAX_ITEM_LIST_LENGTH."
+            )
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)

@@ -42,6 +42,10 @@ def test_unknown_model_lists_what_exists():
         ("history_len", "ten", "history_len='ten' is invalid"),
         ("llm_valid_by", "auc", "llm_valid_by='auc' is invalid: it must be one of loss, ranking"),
         ("curriculum", "cosine", "curriculum='cosine' is invalid: it must be one of adaptive, none, linear"),
+        ("quantization", "fp4", "quantization='fp4' is invalid: it must be one of auto, nf4, int8, none"),
+        ("grounding_pooling", "max", "grounding_pooling='max' is invalid: it must be one of last, mean"),
+        ("resume", "yes", "resume='yes' is invalid: it must be True or False"),
+        ("dmpo_beta", 0, "dmpo_beta=0 is invalid: it must be a number > 0"),
     ],
 )
 def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):
@@ -51,3 +55,8 @@ def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected)
 
 def test_all_samples_is_a_valid_training_cap():
     assert Config(model="BIGRec", dataset="ml-100k", config_dict={"train_sample_num": None})["train_sample_num"] is None
+
+
+def test_a_prompt_history_longer_than_recbole_keeps_is_refused():
+    with pytest.raises(ValueError, match="history_len=20 is longer than the MAX_ITEM_LIST_LENGTH=10 items"):
+        Config(model="BIGRec", dataset="ml-100k", config_dict={"history_len": 20, "MAX_ITEM_LIST_LENGTH": 10})

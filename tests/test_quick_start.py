@@ -42,3 +42,22 @@ def test_llm_model_on_a_dataset_without_the_title_field_is_refused(llm_config, t
     settings = {**llm_config, "data_path": str(tmp_path), "item_text_field": "title"}
     with pytest.raises(ValueError, match="item_text_field='title'.*named.item has no such field.*item_id, name"):
         run_recbole_soft("BIGRec", "named", [PROTOCOL], settings)
+
+
+@pytest.mark.parametrize("model", ["ICL", "BIGRec", "SOFT", "DMPO"])
+def test_the_same_seed_gives_the_same_metrics(model, llm_config, tmp_path):
+    settings = {**llm_config, "max_new_tokens": 6, "curriculum_probe_num": 4, "icl_demo_num": 1, "pairwise_auc_negatives": 2}
+    first, second = (
+        run_recbole_soft(model, "tiny", [PROTOCOL], {**settings, "checkpoint_dir": str(tmp_path / name)})
+        for name in ("first", "second")
+    )
+    assert first["test_result"] == second["test_result"]
+    assert first["best_valid_score"] == second["best_valid_score"]
+
+
+def test_another_seed_trains_another_model(llm_config, tmp_path):
+    scores = {
+        seed: run_recbole_soft("BIGRec", "tiny", [PROTOCOL], {**llm_config, "seed": seed, "checkpoint_dir": str(tmp_path / str(seed))})["best_valid_score"]
+        for seed in (1, 2)
+    }
+    assert scores[1] != scores[2]

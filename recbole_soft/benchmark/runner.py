@@ -21,6 +21,7 @@ from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError
 from recbole_soft.cli import default_config_files
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,18 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / f"{suite.name}-{date.today().isoformat()}"
 
 
-def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict) -> list[Run]:
-    """One run per model and seed, with everything it needs to start in a fresh process."""
+def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force: bool = False) -> list[Run]:
+    """One run per model and seed, with everything it needs to start in a fresh process.
+
+    A plugin model killed with the suite continues where it stopped (``resume``), unless ``force`` starts it anew.
+    """
     runs = []
     for model in suite.models:
         for seed in seeds:
             folder = out / "runs" / model.folder_name / f"seed-{seed}"
             config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": str(folder.resolve())}
             config.setdefault("show_progress", False)
+            config.setdefault("resume", not force)
             plan = {
                 "label": model.label,
                 "model": model.model,
@@ -99,8 +104,8 @@ def _without_command_line():
 
 
 def _comparable(plan: dict) -> dict:
-    """A plan as one flat mapping, without where it ran, so that a results folder can be moved or copied."""
-    settings = {key: value for key, value in plan["config"].items() if key != "checkpoint_dir"}
+    """A plan as one flat mapping, without what does not change results (where it ran, whether it resumed)."""
+    settings = {key: value for key, value in plan["config"].items() if key not in RESUME_NEUTRAL_KEYS}
     config_files = [Path(file).name for file in plan["config_files"]]
     return {**settings, "model": plan["model"], "dataset": plan["dataset"], "config_files": config_files}
 
@@ -132,7 +137,7 @@ def run_suite(
     ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). Returns the results folder.
     """
     out = Path(out) if out is not None else default_out(suite)
-    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {})
+    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, force)
     check_runs(runs, force)
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()

@@ -4,7 +4,6 @@ RecBole's sequential augmentation yields one training sample per prefix of every
 ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
 """
 from collections.abc import Iterator
-from logging import getLogger
 
 import numpy as np
 import torch
@@ -34,9 +33,12 @@ def seeded_rows(dataset: Dataset, num: int | None, seed: int) -> Interaction:
 def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> TrainDataLoader:
     """A training dataloader over at most ``num`` seeded samples of ``train_data``."""
     dataset = train_data._dataset
-    if num is None or num >= len(dataset.inter_feat):
-        if num is not None and num > len(dataset.inter_feat):
-            getLogger().warning(f"train_sample_num={num} exceeds the {len(dataset.inter_feat)} training samples: all are used.")
+    if num is not None and num > len(dataset.inter_feat):
+        raise ValueError(
+            f"train_sample_num={num} is larger than the {len(dataset.inter_feat)} training samples of this dataset: "
+            f"lower it, or set train_sample_num: ~ to train on all of them."
+        )
+    if num is None or num == len(dataset.inter_feat):
         return train_data
     capped = dataset.copy(seeded_rows(dataset, num, seed))
     return TrainDataLoader(train_data.config, capped, train_data._sampler, shuffle=train_data.shuffle)

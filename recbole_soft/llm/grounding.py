@@ -12,6 +12,8 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from recbole_soft.llm.memory import in_batches
+
 POOLINGS = ("last", "mean")
 
 
@@ -25,11 +27,17 @@ class Grounder:
 
     @torch.no_grad()
     def embed(self, texts: list[str], show_progress: bool = False) -> torch.Tensor:
-        starts = range(0, len(texts), self.batch_size)
-        if show_progress:
-            starts = tqdm(starts, desc="Embedding item titles", ncols=100)
+        progress = tqdm(total=len(texts), desc="Embedding item titles", ncols=100, disable=not show_progress)
+
+        def embed_batch(batch: list[str]) -> list[torch.Tensor]:
+            embedded = self._embed_batch(batch)
+            progress.update(len(batch))
+            return [embedded]
+
         with self._base_model():
-            return torch.cat([self._embed_batch(texts[start : start + self.batch_size]) for start in starts])
+            chunks, self.batch_size = in_batches(embed_batch, texts, self.batch_size, "embedding titles")
+        progress.close()
+        return torch.cat(chunks)
 
     def _embed_batch(self, texts: list[str]) -> torch.Tensor:
         # An empty generation still needs a token to embed; end-of-sequence is what the model produced.

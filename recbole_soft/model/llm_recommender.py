@@ -12,6 +12,7 @@ from recbole.utils import InputType
 from recbole_soft.data import batch_indices, load_item_titles
 from recbole_soft.llm.generation import TitleTrie, generate_titles
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
+from recbole_soft.llm.memory import in_batches
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
 from recbole_soft.llm.loading import (
     cache_root,
@@ -126,16 +127,21 @@ class LLMRecommender(SequentialRecommender):
     # generation and grounding
     def generate(self, prompts: list[str], num_beams: int | None = None, constrained: bool = True) -> list[str]:
         """Top-beam titles; ``constrained=False`` lets the model write free text even with a title trie."""
-        return generate_titles(
-            self.llm,
-            self.tokenizer,
-            prompts,
-            num_beams=num_beams or self.num_beams,
-            max_new_tokens=self.max_new_tokens,
-            batch_size=self.generation_batch_size,
-            trie=self.trie if constrained else None,
-            length_penalty=self.length_penalty,
-        )
+
+        def generate_batch(batch: list[str]) -> list[str]:
+            return generate_titles(
+                self.llm,
+                self.tokenizer,
+                batch,
+                num_beams=num_beams or self.num_beams,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=len(batch),
+                trie=self.trie if constrained else None,
+                length_penalty=self.length_penalty,
+            )
+
+        titles, self.generation_batch_size = in_batches(generate_batch, prompts, self.generation_batch_size, "generating titles")
+        return titles
 
     def item_table(self) -> torch.Tensor:
         """Title embeddings of every item (row 0 is the padding item), cached on disk per model and dataset."""

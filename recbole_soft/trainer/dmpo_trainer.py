@@ -23,6 +23,13 @@ class DMPOTrainer(StagedTrainer):
             self.run_info["preference_log"] = []
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
+    def resumable_state(self) -> dict:
+        return {"preference_log": self.run_info.get("preference_log", [])}
+
+    def restore_resumable_state(self, state: dict) -> None:
+        if self.stage == "preference":
+            self.run_info["preference_log"] = state["preference_log"]
+
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if self.stage != "preference":
             return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)

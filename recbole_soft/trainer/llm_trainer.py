@@ -6,13 +6,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
-from recbole_soft.data import cap_train_data, seeded_rows
+from recbole_soft.data import batch_indices, cap_train_data, seeded_rows
 from recbole_soft.data.negatives import uniform_sampler
+from recbole_soft.llm.memory import halved
+from recbole_soft.trainer.checkpoint import (
+    RESUME_SUFFIX,
+    atomic_save,
+    latest_resume_file,
+    load_state,
+    random_states,
+    restore_random_states,
+    resume_file,
+    run_settings,
+    setting_differences,
+)
 
 VALIDATIONS = ("loss", "ranking")
 
@@ -36,7 +49,9 @@ class LLMTrainer(Trainer):
     - gradient accumulation, linear warm-up then constant learning rate, bf16 autocast on CUDA;
     - validation by teacher-forced loss on ``valid_sample_num`` seeded validation samples (``llm_valid_by: loss``,
       cheap) or by RecBole's full-ranking ``valid_metric`` on every validation user (``llm_valid_by: ranking``);
-    - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test.
+    - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test;
+    - after every validated epoch and every stage the run's resumable state is saved (see ``checkpoint``), and
+      ``resume: True`` continues the newest interrupted run of the model in ``checkpoint_dir`` from there.
     """
 
     def __init__(self, config, model):
@@ -46,6 +61,9 @@ class LLMTrainer(Trainer):
         self.validate_by_loss = config["llm_valid_by"] == "loss"
         if self.validate_by_loss:
             self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
+        self.stage = "train"
+        self.micro_batch_size: int | None = None  # set when a batch did not fit in GPU memory
+        self.run_state = self._new_or_resumed_run()
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
         self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
         self._validation_rows = None
@@ -72,8 +90,82 @@ class LLMTrainer(Trainer):
         return self._capped_train_data
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        """RecBole's fit for the current stage, resumable: the state is saved after every validated epoch."""
         train_data = self.training_samples(train_data)
-        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        progress = self.run_state["stages"].get(self.stage)
+        if progress is not None:
+            self._restore_progress(progress, train_data)
+            if self._stage_finished(progress):
+                self.logger.info(set_color(f"stage {self.stage}", "green") + " finished before the interruption")
+                return self.best_valid_score, self.best_valid_result
+            self.logger.info(set_color(f"stage {self.stage}", "green") + f": resumed after epoch {progress['epoch']}")
+
+        def save_progress(epoch_idx, valid_score):
+            self._save_progress(train_data, epoch_idx, finished=False)
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress, save_progress)
+        last_epoch = self.run_state["stages"].get(self.stage, {}).get("epoch", self.epochs - 1)
+        self._save_progress(train_data, last_epoch, finished=True)
+        return result
+
+    # resuming
+    def _new_or_resumed_run(self) -> dict:
+        """A fresh run state, or with ``resume`` the newest interrupted run's, whose file names this run adopts."""
+        settings = run_settings(self.config)
+        previous = latest_resume_file(self.config["checkpoint_dir"], self.config["model"]) if self.config["resume"] else None
+        if previous is None:
+            if self.config["resume"]:
+                self.logger.warning(f"resume: no earlier {self.config['model']} run in {self.config['checkpoint_dir']}; starting a new one")
+            state = {"settings": settings, "stages": {}}
+            atomic_save(state, resume_file(self.saved_model_file))  # so that a run killed in its first epoch is found
+            return state
+        state = load_state(previous)
+        differences = setting_differences(state["settings"], settings)
+        if differences:
+            raise ValueError(
+                f"Cannot resume {previous}: it ran with other settings ({'; '.join(differences)}). Resume with the "
+                f"settings it had, or set resume=False to start a new run."
+            )
+        self.saved_model_file = str(previous)[: -len(RESUME_SUFFIX)] + ".pth"
+        stages = [f"{stage} epoch {progress['epoch']}" for stage, progress in state["stages"].items()]
+        self.logger.info(set_color("Resuming", "green") + f" {previous}; saved progress: {', '.join(stages) or 'none'}")
+        return state
+
+    def _stage_finished(self, progress: dict) -> bool:
+        return progress["finished"] or progress["epoch"] + 1 >= self.epochs or progress["cur_step"] > self.stopping_step
+
+    def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
+        self.run_state["stages"][self.stage] = {
+            "finished": finished,
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "best_valid_result": self.best_valid_result,
+            "adapter": {name: tensor.detach().cpu().clone() for name, tensor in get_peft_model_state_dict(self.model.llm).items()},
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "random": random_states(train_data.generator),
+            "trainer": self.resumable_state(),
+        }
+        atomic_save(self.run_state, resume_file(self.saved_model_file))
+
+    def _restore_progress(self, progress: dict, train_data) -> None:
+        set_peft_model_state_dict(self.model.llm, progress["adapter"])
+        self.optimizer.load_state_dict(progress["optimizer"])
+        self.lr_scheduler.load_state_dict(progress["lr_scheduler"])
+        self.start_epoch, self.cur_step = progress["epoch"] + 1, progress["cur_step"]
+        self.best_valid_score, self.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
+        restore_random_states(progress["random"], train_data.generator)
+        self.restore_resumable_state(progress["trainer"])
+
+    def resumable_state(self) -> dict:
+        """What a subclass keeps beyond weights and counters to continue a stage (e.g. SOFT's distances)."""
+        return {}
+
+    def restore_resumable_state(self, state: dict) -> None:
+        """Inverse of ``resumable_state``."""
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """Mean loss per batch over the epoch."""
@@ -88,11 +180,8 @@ class LLMTrainer(Trainer):
         total = 0.0
         self.optimizer.zero_grad()
         for step, interaction in enumerate(batches, start=1):
-            with self._autocast():
-                loss = loss_func(interaction.to(self.device))
-            self._check_nan(loss)
-            (loss / self.accumulation_steps).backward()
-            total += loss.item()
+            loss = self._forward_backward(loss_func, interaction, trainable)
+            total += loss
             if step % self.accumulation_steps == 0 or step == len(train_data):
                 if self.clip_grad_norm:
                     clip_grad_norm_(trainable, **self.clip_grad_norm)
@@ -100,8 +189,33 @@ class LLMTrainer(Trainer):
                 self.lr_scheduler.step()
                 self.optimizer.zero_grad()
             if show_progress:
-                batches.set_postfix(loss=f"{loss.item():.4f}")
+                batches.set_postfix(loss=f"{loss:.4f}")
         return total / max(1, len(train_data))
+
+    def _forward_backward(self, loss_func, interaction, trainable: list[torch.nn.Parameter]) -> float:
+        """Gradients of the batch's loss, accumulated into ``.grad``; the batch's loss is returned.
+
+        On CUDA out-of-memory the gradients of this batch are discarded and the batch is split into micro-batches of
+        half the size (weighted by their share of rows), which later batches keep using.
+        """
+        rows = len(interaction)
+        before = [None if p.grad is None else p.grad.clone() for p in trainable]
+        while True:
+            size = min(self.micro_batch_size or rows, rows)
+            parts = [interaction] if size == rows else [interaction[index] for index in batch_indices(rows, size)]
+            try:
+                return sum(self._micro_batch_backward(loss_func, part, len(part) / rows) for part in parts)
+            except torch.cuda.OutOfMemoryError:
+                for parameter, grad in zip(trainable, before):
+                    parameter.grad = grad
+                self.micro_batch_size = halved(size, "in a training step")
+
+    def _micro_batch_backward(self, loss_func, interaction, share: float) -> float:
+        with self._autocast():
+            loss = loss_func(interaction.to(self.device))
+        self._check_nan(loss)
+        (loss * share / self.accumulation_steps).backward()
+        return loss.item() * share
 
     def _valid_epoch(self, valid_data, show_progress=False):
         if not self.validate_by_loss:

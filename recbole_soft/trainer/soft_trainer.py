@@ -57,6 +57,14 @@ class SOFTTrainer(StagedTrainer):
         self.logger.info(set_color("curriculum d_0 (base model)", "blue") + f": {d0:.4f}")
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
+    def resumable_state(self) -> dict:
+        return {"schedule": self.schedule.state_dict(), "curve": self.curve}
+
+    def restore_resumable_state(self, state: dict) -> None:
+        if state:
+            self.schedule.load_state_dict(state["schedule"])
+            self.curve = state["curve"]
+
     # one curriculum epoch
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if self.stage != "curriculum":

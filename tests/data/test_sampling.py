@@ -1,3 +1,5 @@
+import pytest
+
 from recbole_soft.data import cap_train_data
 
 
@@ -18,7 +20,10 @@ def test_the_cap_is_a_seeded_subset_of_the_training_samples(build):
     )
 
 
-def test_no_cap_or_a_cap_above_the_data_keeps_everything(build):
+def test_no_cap_keeps_everything_and_a_cap_above_the_data_is_refused(build):
     _, train_data, _, _, _ = build("SASRec", epochs=1)
     assert cap_train_data(train_data, None, seed=1) is train_data
-    assert cap_train_data(train_data, 10**6, seed=1) is train_data
+    total = len(train_data._dataset.inter_feat)
+    assert cap_train_data(train_data, total, seed=1) is train_data
+    with pytest.raises(ValueError, match=f"train_sample_num={total + 1} is larger than the {total} training samples.*train_sample_num: ~"):
+        cap_train_data(train_data, total + 1, seed=1)

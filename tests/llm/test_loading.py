@@ -47,6 +47,15 @@ def test_bad_quantization_values_say_what_to_use():
         resolve_quantization("int8", CPU)
 
 
+def test_4_bit_without_bitsandbytes_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "bitsandbytes" else find_spec(name, *args))
+    with pytest.raises(ModuleNotFoundError, match="quantization='nf4' needs bitsandbytes: pip install bitsandbytes"):
+        resolve_quantization("nf4", torch.device("cuda"))
+
+
 def test_nf4_on_cpu_warns_and_a_lora_step_runs(tiny_llm):
     from peft import get_peft_model
 

@@ -1,0 +1,50 @@
+import csv
+import json
+
+import pytest
+
+from recbole_soft.benchmark.report import METRICS, markdown_table, summarise, write_report
+
+
+def result(scale: float, auc: float | None = None) -> dict:
+    test_result = {metric: scale * (index + 1) / 100 for index, metric in enumerate(METRICS)}
+    if auc is not None:
+        test_result["pairwise_auc"] = auc
+    return {"test_result": test_result, "train_time_s": 10 * scale, "eval_time_s": 2.0, "peak_memory_mb": 500.0, "peak_gpu_memory_mb": None}
+
+
+def test_several_seeds_give_mean_and_sample_standard_deviation():
+    row = summarise("SOFT", "SOFT", {1: result(1.0), 2: result(2.0), 3: result(3.0)})
+    assert row["seeds"] == [1, 2, 3]
+    assert row["mean"]["hit@1"] == pytest.approx(0.02) and row["std"]["hit@1"] == pytest.approx(0.01)
+    assert row["mean"]["train_time_s"] == pytest.approx(20.0) and row["std"]["train_time_s"] == pytest.approx(10.0)
+    assert row["per_seed"]["hit@1"] == {1: 0.01, 2: 0.02, 3: 0.03}
+    assert "peak_gpu_memory_mb" not in row["mean"]  # not measured on CPU, so not shown as 0
+
+
+def test_the_table_shows_mean_plus_minus_std_for_several_seeds_and_plain_values_for_one():
+    rows = [summarise("SASRec", "SASRec", {1: result(1.0)}), summarise("SOFT", "SOFT", {1: result(1.0), 2: result(3.0)})]
+    header, _, single, several = markdown_table(rows).splitlines()
+    assert header.split(" | ")[1:3] == ["seeds", "hit@1"] and "mrr@10" in header and "peak MB" in header
+    assert single.startswith("| SASRec | 1 | 0.0100 | ") and "±" not in single
+    assert several.startswith("| SOFT | 2 | 0.0200 ± 0.0141 | ")
+
+
+def test_pairwise_auc_is_a_column_when_a_model_reports_it_and_a_dash_for_the_others():
+    rows = [summarise("SASRec", "SASRec", {1: result(1.0)}), summarise("DMPO", "DMPO", {1: result(1.0, auc=0.75)})]
+    header, _, sasrec, dmpo = markdown_table(rows).splitlines()
+    position = header.split(" | ").index("pairwise_auc")
+    assert sasrec.split(" | ")[position] == "–" and dmpo.split(" | ")[position] == "0.7500"
+
+
+def test_write_report_writes_table_csv_json_and_chart(tmp_path):
+    rows = [summarise("Pop", "Pop", {1: result(0.5), 2: result(0.7)}), summarise("SOFT", "SOFT", {1: result(1.0)})]
+    paths = write_report(tmp_path, "suite on ml-100k", rows)
+    assert [path.name for path in paths] == ["table.md", "table.csv", "results.json", "scores.png"]
+    assert (tmp_path / "table.md").read_text().startswith("# suite on ml-100k\n")
+    with open(tmp_path / "table.csv") as file:
+        table = list(csv.DictReader(file))
+    assert [row["model"] for row in table] == ["Pop", "SOFT"] and table[0]["seeds"] == "1 2"
+    assert float(table[0]["ndcg@10_mean"]) == pytest.approx(rows[0]["mean"]["ndcg@10"]) and table[1]["ndcg@10_std"] == ""
+    assert json.loads((tmp_path / "results.json").read_text())[1]["label"] == "SOFT"
+    assert (tmp_path / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from recbole_soft.benchmark import SuiteError, load_suite
+from tests.conftest import REPOSITORY
+
+SUITES = REPOSITORY / "properties" / "benchmark"
+REQUIRED_MODELS = {"Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "SOFT", "SOFT w/o SA", "DMPO"}
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("suite_file", sorted(SUITES.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_shipped_suite_loads_and_compares_the_plugin_with_recbole(suite_file):
+    suite = load_suite(suite_file)
+    assert {model.label for model in suite.models} == REQUIRED_MODELS
+    assert suite.name == suite_file.stem and suite.seeds
+
+
+def test_there_is_a_suite_for_every_shared_dataset_with_titles():
+    assert {"ml-100k", "ml-1m", "amazon-beauty", "amazon-games", "amazon-games-lcrec"} <= {
+        load_suite(path).dataset for path in SUITES.glob("*.yaml")
+    }
+
+
+def test_a_derived_suite_changes_only_what_it_names(tmp_path):
+    base = write(tmp_path / "base.yaml", "dataset: ml-100k\nconfig: {epochs: 3}\nmodels:\n  SASRec: {config: {hidden_size: 32, n_layers: 1}}\n  BIGRec: {}\n")
+    derived = load_suite(write(tmp_path / "derived.yaml", f"extends: {base.name}\ndataset: amazon-games\nmodels:\n  SASRec: {{config: {{n_layers: 2}}}}\n"))
+    sasrec, bigrec = derived.models
+    assert (derived.name, derived.dataset, derived.config) == ("derived", "amazon-games", {"epochs": 3})
+    assert derived.run_config(sasrec) == {"epochs": 3, "hidden_size": 32, "n_layers": 2}
+    assert (bigrec.label, bigrec.model) == ("BIGRec", "BIGRec")
+
+
+def test_a_label_can_name_a_variant_of_a_model(tmp_path):
+    suite = load_suite(write(tmp_path / "s.yaml", "dataset: ml-100k\nmodels:\n  SOFT w/o SA: {model: SOFT, config: {curriculum: none}}\n"))
+    (variant,) = suite.models
+    assert (variant.label, variant.model, variant.folder_name) == ("SOFT w/o SA", "SOFT", "SOFT_w_o_SA")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset: ml-100k\nmodels: {SASRek: {}}\n", r"model 'SASRek': Unknown model 'SASRek'"),
+        ("dataset: ml-100k\nmodels: {Mine: {model: NoSuchNet}}\n", r"model 'Mine': Unknown model 'NoSuchNet'"),
+        ("models: {SASRec: {}}\n", "names no dataset"),
+        ("dataset: ml-100k\n", "has no models"),
+        ("dataset: ml-100k\nmodel: {SASRec: {}}\n", r"unknown keys \['model'\]"),
+        ("dataset: ml-100k\nseeds: 2020\nmodels: {SASRec: {}}\n", "seeds must be a non-empty list of integers"),
+        ("dataset: ml-100k\nmodels: {SASRec: {epochs: 3}}\n", "expected a mapping with the keys 'model' and 'config'"),
+        ("dataset: ml-100k\nmodels: {SASRec: {config: [1]}}\n", "config must be a mapping"),
+        ("dataset: [ml-100k\n", "is not valid yaml"),
+        ("extends: s.yaml\ndataset: ml-100k\nmodels: {Pop: {}}\n", "extends itself"),
+    ],
+)
+def test_a_bad_suite_file_is_refused_with_what_to_fix(tmp_path, text, message):
+    with pytest.raises(SuiteError, match=message):
+        load_suite(write(tmp_path / "s.yaml", text))
+
+
+def test_a_missing_suite_file_is_named(tmp_path):
+    with pytest.raises(SuiteError, match="no-such.yaml does not exist"):
+        load_suite(tmp_path / "no-such.yaml")

@@ -1,0 +1,117 @@
+"""A run killed with SIGKILL anywhere and resumed with ``resume: True`` ends with the metrics of an uninterrupted run."""
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from recbole_soft import run_recbole_soft
+from recbole_soft.trainer.checkpoint import atomic_save, load_state
+from tests.conftest import PROTOCOL, REPOSITORY
+
+# Runs one model on the tiny dataset; with a kill point, the process SIGKILLs itself there (no hook in the package).
+DRIVER = """
+import json, os, signal, sys
+from recbole_soft import run_recbole_soft
+from recbole_soft.trainer import LLMTrainer, SOFTTrainer
+
+settings, kill_at = json.loads(sys.argv[1]), sys.argv[2]
+
+def kill_when(method, reached):
+    def wrapper(self, *args, **kwargs):
+        if reached(self, *args):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return method(self, *args, **kwargs)
+    return wrapper
+
+if kill_at.startswith("epoch:"):
+    _, stage, epoch = kill_at.split(":")
+    LLMTrainer._train_epoch = kill_when(LLMTrainer._train_epoch, lambda self, data, index, *rest: (self.stage, index) == (stage, int(epoch)))
+elif kill_at == "distillation":
+    SOFTTrainer._generate_with_progress = kill_when(SOFTTrainer._generate_with_progress, lambda self, *args: True)
+elif kill_at == "test":
+    LLMTrainer.evaluate = kill_when(LLMTrainer.evaluate, lambda self, *args: True)
+result = run_recbole_soft(settings.pop("model"), "tiny", [sys.argv[3]], settings)
+print("RESULT " + json.dumps({"test": result["test_result"], "valid": result["best_valid_score"]}))
+"""
+
+
+def run_driver(settings: dict, kill_at: str = "never") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(settings), kill_at, PROTOCOL],
+        capture_output=True, text=True, cwd=REPOSITORY,
+    )
+
+
+def final_metrics(process: subprocess.CompletedProcess) -> dict:
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.split("RESULT ", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Metrics of runs that were never killed, per model (computed once)."""
+    cache = {}
+
+    def metrics(settings: dict) -> dict:
+        key = json.dumps(settings, sort_keys=True)
+        if key not in cache:
+            folder = tmp_path_factory.mktemp("uninterrupted")
+            cache[key] = final_metrics(run_driver({**settings, "checkpoint_dir": str(folder)}))
+        return cache[key]
+
+    return metrics
+
+
+SETTINGS = {
+    "BIGRec": {"epochs": 2, "stopping_step": 5},
+    "SOFT": {"epochs": 2, "stopping_step": 5, "curriculum_epochs": 2, "curriculum_probe_num": 6, "max_new_tokens": 6},
+    "DMPO": {"epochs": 2, "stopping_step": 5, "dmpo_epochs": 2},
+}
+
+
+@pytest.mark.parametrize(
+    "model, kill_at",
+    [
+        ("BIGRec", "epoch:train:1"),
+        ("SOFT", "epoch:sft:1"),
+        ("SOFT", "distillation"),
+        ("SOFT", "epoch:curriculum:1"),
+        ("DMPO", "epoch:preference:1"),
+        ("DMPO", "test"),
+    ],
+)
+def test_a_killed_run_resumes_to_the_same_metrics(model, kill_at, llm_config, uninterrupted, tmp_path):
+    settings = {**llm_config, **SETTINGS[model], "model": model, "checkpoint_dir": str(tmp_path / "run")}
+    killed = run_driver(settings, kill_at)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = final_metrics(run_driver({**settings, "resume": True}))
+    assert resumed == uninterrupted({key: value for key, value in settings.items() if key != "checkpoint_dir"})
+    assert len(list((tmp_path / "run").glob(f"{model}-*.resume.pt"))) == 1  # the resumed run continued the killed one
+
+
+def test_resuming_with_other_settings_is_refused(llm_config):
+    run_recbole_soft("BIGRec", "tiny", [PROTOCOL], llm_config)
+    with pytest.raises(ValueError, match=r"Cannot resume .*BIGRec-.*resume.pt: it ran with other settings \(learning_rate: 0.01 -> 0.02\)"):
+        run_recbole_soft("BIGRec", "tiny", [PROTOCOL], {**llm_config, "learning_rate": 0.02, "resume": True})
+
+
+def test_resume_without_an_earlier_run_starts_a_new_one(llm_config):
+    result = run_recbole_soft("BIGRec", "tiny", [PROTOCOL], {**llm_config, "resume": True})
+    assert {"hit@10", "ndcg@10"} <= set(result["test_result"])
+
+
+def test_a_kill_during_a_state_save_leaves_the_previous_state(tmp_path, monkeypatch):
+    path = tmp_path / "run.resume.pt"
+    atomic_save({"stages": {"sft": {"epoch": 0}}}, path)
+
+    def dies_half_way(state, file):
+        open(file, "wb").write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"stages": {"sft": {"epoch": 1}}}, path)
+    assert load_state(path) == {"stages": {"sft": {"epoch": 0}}}
