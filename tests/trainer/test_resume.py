@@ -66,7 +66,6 @@ def uninterrupted(tmp_path_factory):
 
 
 SETTINGS = {
-    "BIGRec": {"epochs": 2, "stopping_step": 5},
     "SOFT": {"epochs": 2, "stopping_step": 5, "curriculum_epochs": 2, "curriculum_probe_num": 6, "max_new_tokens": 6},
     "DMPO": {"epochs": 2, "stopping_step": 5, "dmpo_epochs": 2},
 }
@@ -75,7 +74,6 @@ SETTINGS = {
 @pytest.mark.parametrize(
     "model, kill_at",
     [
-        ("BIGRec", "epoch:train:1"),
         ("SOFT", "epoch:sft:1"),
         ("SOFT", "distillation"),
         ("SOFT", "epoch:curriculum:1"),
