@@ -21,7 +21,7 @@ from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError
 from recbole_soft.cli import default_config_files
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,11 @@ def check_runs(runs: list[Run], force: bool) -> None:
             except (ValueError, FileNotFoundError) as error:
                 raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
         finished = run.result()
-        if finished and not force and _comparable(finished["plan"]) != _comparable(run.plan):
+        changed = setting_differences(_comparable(finished["plan"]), _comparable(run.plan)) if finished else []
+        if changed and not force:
             raise SuiteError(
-                f"{run.result_file} was made with other settings than the suite now asks for "
-                f"({_differences(finished['plan'], run.plan)}). Rerun it with --force, or write to another --out."
+                f"{run.result_file} was made with other settings than the suite now asks for ({', '.join(changed)}). "
+                f"Rerun it with --force, or write to another --out."
             )
 
 
@@ -108,12 +109,6 @@ def _comparable(plan: dict) -> dict:
     settings = {key: value for key, value in plan["config"].items() if key not in RESUME_NEUTRAL_KEYS}
     config_files = [Path(file).name for file in plan["config_files"]]
     return {**settings, "model": plan["model"], "dataset": plan["dataset"], "config_files": config_files}
-
-
-def _differences(old: dict, new: dict) -> str:
-    old, new = _comparable(old), _comparable(new)
-    changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
-    return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in changed)
 
 
 def execute(run: Run) -> bool:
@@ -174,7 +169,8 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
         result = run.result()
         if result is not None:
             by_label.setdefault(run.label, {})[run.seed] = result
-    rows = [summarise(label, runs_of(runs, label)[0].plan["model"], results) for label, results in by_label.items()]
+    plans = {run.label: run.plan for run in runs}
+    rows = [summarise(label, plans[label]["model"], results) for label, results in by_label.items()]
     title = f"{suite.name}: {suite.dataset}, all items ranked, test split"
     paths = write_report(out, title, rows) if rows else []
     described = {
@@ -183,7 +179,7 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
         "report_environment": environment(),
         "models": {
             label: {
-                "plan": runs_of(runs, label)[0].plan,
+                "plan": plans[label],
                 "environment": {seed: result.get("environment") for seed, result in results.items()},
             }
             for label, results in by_label.items()
@@ -191,10 +187,6 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
     }
     (out / "environment.json").write_text(json.dumps(described, indent=2))
     return [*paths, out / "environment.json"]
-
-
-def runs_of(runs: list[Run], label: str) -> list[Run]:
-    return [run for run in runs if run.label == label]
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -4,6 +4,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from recbole_soft.atomic import write_atomically
 from recbole_soft.benchmark.environment import environment
 
 
@@ -21,9 +22,8 @@ def run_one(folder: Path) -> dict:
         "started": started,
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
-    partial = folder / "result.json.partial"
-    partial.write_text(json.dumps(result, indent=2, default=float))
-    partial.replace(folder / "result.json")
+    text = json.dumps(result, indent=2, default=float)
+    write_atomically(folder / "result.json", lambda partial: partial.write_text(text))
     return result
 
 

@@ -4,7 +4,6 @@ Item title embeddings are computed once per (model, quantization, pooling, title
 """
 import contextlib
 import hashlib
-import os
 from logging import getLogger
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from recbole_soft.atomic import write_atomically
 from recbole_soft.llm.memory import in_batches
 
 POOLINGS = ("last", "mean")
@@ -63,10 +63,7 @@ class Grounder:
             return torch.load(cache_file, map_location="cpu")
         table = self.embed(titles, show_progress=True).cpu()
         if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache_file.with_name(f"{cache_file.name}.partial-{os.getpid()}")
-            torch.save(table, partial)
-            partial.replace(cache_file)
+            write_atomically(cache_file, lambda partial: torch.save(table, partial))
         return table
 
 

@@ -12,7 +12,6 @@ from recbole.utils import InputType
 from recbole_soft.data import batch_indices, load_item_titles
 from recbole_soft.llm.generation import TitleTrie, generate_titles
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
-from recbole_soft.llm.memory import in_batches
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
 from recbole_soft.llm.loading import (
     cache_root,
@@ -22,6 +21,7 @@ from recbole_soft.llm.loading import (
     resolve_llm_folder,
     resolve_quantization,
 )
+from recbole_soft.llm.memory import in_batches
 from recbole_soft.llm.prompts import PromptBuilder
 
 

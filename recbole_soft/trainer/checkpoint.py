@@ -7,12 +7,13 @@ draws from: torch, CUDA, numpy, Python and the training loader's shuffling gener
 resumed run continue exactly where the interrupted one was.
 """
 import json
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from recbole_soft.atomic import write_atomically
 
 RESUME_SUFFIX = ".resume.pt"
 # settings that may change between an interrupted run and its resumption without changing the result
@@ -62,11 +63,8 @@ def restore_random_states(states: dict, generator: torch.Generator | None) -> No
 
 
 def atomic_save(state: dict, path: Path) -> None:
-    """Write to a side file, then rename over the old one: a kill during the write leaves the previous state."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    torch.save(state, partial)
-    partial.replace(path)
+    """A kill during the write leaves the previous state."""
+    write_atomically(path, lambda partial: torch.save(state, partial))
 
 
 def load_state(path: Path) -> dict:

@@ -3,7 +3,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from peft import get_peft_model_state_dict
 from recbole.utils import init_seed, set_color
 from tqdm import tqdm
 
+from recbole_soft.atomic import write_atomically
 from recbole_soft.data import seeded_rows
 from recbole_soft.llm.loading import folder_fingerprint
 from recbole_soft.llm.prompts import prompt_key
@@ -212,7 +212,5 @@ class SOFTTrainer(StagedTrainer):
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
     """Write then rename, so an interrupted run never leaves a half-written set that a later run would reuse."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    partial.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
-    partial.replace(path)
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    write_atomically(path, lambda partial: partial.write_text(text))
