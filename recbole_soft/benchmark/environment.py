@@ -19,7 +19,7 @@ def environment() -> dict:
         "torch_threads": _torch_threads(),
         "gpu": _gpu_names(),
         "packages": {name: _version(name) for name in PACKAGES},
-        "git": _git_state(),
+        "git": git_state(),
     }
 
 
@@ -52,17 +52,20 @@ def _gpu_names() -> list[str]:
     return [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
 
 
-def _git_state() -> dict | None:
-    """The commit the code ran at, and whether tracked files had uncommitted changes."""
+def git_state(repository: Path = REPOSITORY) -> dict | None:
+    """The commit the code ran at, and whether tracked files had uncommitted changes.
+
+    ``results/`` does not count: a suite that adds a model to a committed results folder rewrites its report there.
+    """
     try:
-        commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+        commit = _git(repository, "rev-parse", "HEAD")
+        dirty = bool(_git(repository, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"))
     except (OSError, subprocess.CalledProcessError):
         return None
     return {"commit": commit, "dirty": dirty}
 
 
-def _git(*args: str) -> str:
+def _git(repository: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-C", str(REPOSITORY), *args], check=True, capture_output=True, text=True
+        ["git", "-C", str(repository), *args], check=True, capture_output=True, text=True
     ).stdout.strip()

@@ -117,7 +117,7 @@ class LLMTrainer(Trainer):
         previous = latest_resume_file(self.config["checkpoint_dir"], self.config["model"]) if self.config["resume"] else None
         if previous is None:
             if self.config["resume"]:
-                self.logger.warning(f"resume: no earlier {self.config['model']} run in {self.config['checkpoint_dir']}; starting a new one")
+                self.logger.info(f"resume: no earlier {self.config['model']} run in {self.config['checkpoint_dir']}; starting a new one")
             state = {"settings": settings, "stages": {}}
             atomic_save(state, resume_file(self.saved_model_file))  # so that a run killed in its first epoch is found
             return state
