@@ -10,16 +10,15 @@ import json
 import platform
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
-import recbole_soft  # noqa: F401  (applies the compat layer)
-from recbole_soft.cli import default_config_files
 from recbole_soft.config import Config
-from recbole_soft.model import BIGRec
+from recbole_soft.model.bigrec import BIGRec
 
 
 def timed(function):
@@ -61,8 +60,7 @@ def main() -> None:
     overrides = {"show_progress": False, "state": "WARNING"}
     if args.llm_path:
         overrides["llm_path"] = args.llm_path
-    config = Config(model="BIGRec", dataset=args.dataset, config_file_list=default_config_files(args.dataset),
-                    config_dict=overrides)
+    config = Config(model="BIGRec", dataset=args.dataset, config_dict=overrides, command_line=False)
     init_seed(config["seed"], config["reproducibility"])
     train_data, _, test_data = data_preparation(config, create_dataset(config))
     model, load_s = timed(lambda: BIGRec(config, train_data._dataset))
@@ -76,7 +74,7 @@ def main() -> None:
     model.eval()
     users = first_users(test_data, args.users).to(model.device)
     for beams in args.beams:
-        model.num_beams = beams
+        model.decoding = replace(model.decoding, num_beams=beams)
         _, seconds = timed(lambda: model.full_sort_predict(users))
         figures[f"score_users_per_s_beams{beams}"] = len(users) / seconds
     figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,28 +1,28 @@
 """The RecBole-style command line: -m/--model, -d/--dataset, --config_files, any --key=value override, and
---benchmark SUITE.yaml to run a whole suite of models."""
+--benchmark SUITE.yaml to run a whole suite of models.
+
+``main(argv)`` and the command behave the same: the overrides parsed here are handed to the run explicitly, and
+RecBole's Config does not read ``sys.argv`` a second time. Settings are checked before torch is imported.
+"""
 import argparse
 import ast
 import logging
+import sys
 from pathlib import Path
-
-REPOSITORY = Path(__file__).resolve().parent.parent
-DEFAULT_PROPERTIES = REPOSITORY / "properties"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Known options; the rest (``--key=value``) are config overrides, which RecBole's Config also reads from sys.argv."""
+    """Known options; the rest (``--key=value``) are config overrides, in ``args.overrides``."""
     parser = argparse.ArgumentParser(
+        prog="run_recbole_soft",
         description="Train and evaluate a RecBole or recbole_soft model with full-ranking metrics, or run a suite.",
         epilog="Any other --key=value (e.g. --epochs=1, --llm_path=/path/to/model) overrides that config key "
-        "(for every model of a suite with --benchmark).",
+        "(for every model of a suite with --benchmark). The evaluation protocol and each dataset's defaults ship "
+        "inside the package; config files and overrides change any of them.",
     )
     parser.add_argument("--model", "-m", default="SOFT", help="model name (default: SOFT)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default: ml-100k)")
-    parser.add_argument(
-        "--config_files",
-        default=None,
-        help="space-separated yaml files; default: properties/sequential.yaml and properties/<dataset>.yaml",
-    )
+    parser.add_argument("--config_files", default=None, help="space-separated yaml files of settings")
     suite = parser.add_argument_group("benchmark suites")
     suite.add_argument("--benchmark", metavar="SUITE.yaml", help="run every model of a suite, e.g. properties/benchmark/ml-100k.yaml")
     suite.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the suite's); the table shows mean ± std")
@@ -30,9 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     suite.add_argument("--force", action="store_true", help="rerun models that already finished in the results folder")
     args, rest = parser.parse_known_args(argv)
     args.overrides = parse_overrides(rest)
-    args.config_file_list = (
-        args.config_files.split() if args.config_files is not None else default_config_files(args.dataset)
-    )
+    args.config_file_list = args.config_files.split() if args.config_files else []
     return args
 
 
@@ -54,19 +52,35 @@ def _literal(value: str):
         return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
-def default_config_files(dataset: str) -> list[str]:
-    """The repository's protocol file and, when there is one, the dataset's own file."""
-    files = [DEFAULT_PROPERTIES / "sequential.yaml", DEFAULT_PROPERTIES / f"{dataset}.yaml"]
-    return [str(file) for file in files if file.is_file()]
-
-
 def main(argv: list[str] | None = None):
-    args = parse_args(argv)
+    """Run what ``argv`` (default: ``sys.argv[1:]``) asks for; returns the run's result or the suite's folder."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    _check_overrides(args.overrides)
     if args.benchmark:
         return run_benchmark(args)
-    from recbole_soft import run_recbole_soft
+    from recbole_soft.quick_start import run_recbole_soft
 
-    return run_recbole_soft(model=args.model, dataset=args.dataset, config_file_list=args.config_file_list)
+    return run_recbole_soft(
+        model=args.model,
+        dataset=args.dataset,
+        config_file_list=args.config_file_list,
+        config_dict=args.overrides,
+        command_line=False,
+    )
+
+
+def console_main() -> None:
+    """The ``run_recbole_soft`` console script: ``main`` without handing its result to ``sys.exit``."""
+    main()
+
+
+def _check_overrides(overrides: dict) -> None:
+    from recbole_soft.settings import check_values
+
+    try:
+        check_values(overrides)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def run_benchmark(args: argparse.Namespace) -> Path:

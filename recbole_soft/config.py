@@ -1,80 +1,55 @@
-"""RecBole's Config, taught the plugin's models and their yaml defaults."""
+"""RecBole's Config, taught the plugin's models, the evaluation protocol and the per-dataset defaults.
+
+Defaults ship inside the package (``recbole_soft/properties/``) and sit between RecBole's own defaults and the
+user's settings, in this order (later wins):
+
+1. RecBole's built-in defaults (``overall.yaml``, the model's and the dataset's yaml inside recbole);
+2. ``protocol.yaml``: the evaluation protocol every model of the plugin follows, classical ones included;
+3. ``model/<Class>.yaml`` for every class of a plugin model's hierarchy, base first (SOFT inherits the backbone's),
+   then the yaml a model registered from outside the package brought (``register_model(..., defaults=...)``);
+4. ``dataset/<name>.yaml``: which fields to load and which holds the item titles;
+5. the user's config files < config dict < command line, exactly as in RecBole.
+"""
 from pathlib import Path
 
-from recbole.config import Config as RecBoleConfig
+from recbole_soft import compat
 
-from recbole_soft.data.negatives import SAMPLERS
-from recbole_soft.llm.grounding import POOLINGS
-from recbole_soft.llm.loading import QUANTIZATIONS
-from recbole_soft.trainer.curriculum import SCHEDULES
-from recbole_soft.trainer.llm_trainer import VALIDATIONS
-from recbole_soft.utils import get_model
+compat.apply()
 
-PLUGIN_PROPERTIES = Path(__file__).resolve().parent / "properties"
+from recbole.config import Config as RecBoleConfig  # noqa: E402  (needs the numpy aliases of compat)
 
+from recbole_soft.registry import defaults_file, get_model  # noqa: E402
+from recbole_soft.settings import check_values  # noqa: E402
 
-def _number(minimum: float, *, integer: bool = False, strict: bool = False, below: float | None = None):
-    """A check for a (bool-free) number >= minimum (> with ``strict``), an integer if asked, < ``below`` if given."""
-    kinds = int if integer else (int, float)
-
-    def check(value) -> bool:
-        if not isinstance(value, kinds) or isinstance(value, bool):
-            return False
-        above = value > minimum if strict else value >= minimum
-        return above and (below is None or value < below)
-
-    return check
+PACKAGE_PROPERTIES = Path(__file__).resolve().parent / "properties"
+PROTOCOL_FILE = PACKAGE_PROPERTIES / "protocol.yaml"
 
 
-def _optional(check):
-    return lambda value: value is None or check(value)
+def model_defaults(model_class: type) -> list[Path]:
+    """The plugin yaml files of every class in ``model_class``'s hierarchy that has one, base class first."""
+    files = (PACKAGE_PROPERTIES / "model" / f"{cls.__name__}.yaml" for cls in reversed(model_class.__mro__))
+    return [file for file in files if file.is_file()]
 
 
-_positive_int = _number(1, integer=True)
-_non_negative_int = _number(0, integer=True)
-_non_negative_number = _number(0)
-
-
-# plugin key -> (check, what a valid value is); checked only when the key is set
-VALUE_RULES = {
-    "history_len": (_positive_int, "a positive integer"),
-    "num_beams": (_positive_int, "an integer >= 1"),
-    "max_new_tokens": (_positive_int, "a positive integer"),
-    "generation_batch_size": (_positive_int, "a positive integer"),
-    "embedding_batch_size": (_positive_int, "a positive integer"),
-    "lora_r": (_positive_int, "a positive integer"),
-    "lora_alpha": (_non_negative_number, "a number >= 0"),
-    "lora_dropout": (_number(0, below=1), "a number in [0, 1)"),
-    "gradient_accumulation_steps": (_positive_int, "a positive integer"),
-    "warmup_steps": (_non_negative_int, "an integer >= 0"),
-    "train_sample_num": (_optional(_positive_int), "a positive integer, or ~ for all samples"),
-    "valid_sample_num": (_optional(_positive_int), "a positive integer, or ~ for all validation users"),
-    "icl_demo_num": (_non_negative_int, "an integer >= 0"),
-    "curriculum_alpha": (_non_negative_number, "a number >= 0 (the paper tunes it over 100, 10, 1, 0.1)"),
-    "curriculum_epochs": (_positive_int, "a positive integer"),
-    "curriculum_probe_num": (_positive_int, "a positive integer"),
-    "distill_num_beams": (_positive_int, "an integer >= 1"),
-    "dmpo_neg_num": (_positive_int, "a positive integer (the paper: up to 5)"),
-    "dmpo_neg_sampler": (lambda value: value in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
-    "dmpo_beta": (_number(0, strict=True), "a number > 0 (the paper: 0.1)"),
-    "dmpo_gamma": (_non_negative_number, "a number >= 0"),
-    "dmpo_epochs": (_positive_int, "a positive integer"),
-    "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
-    "quantization": (lambda value: value in QUANTIZATIONS, f"one of {', '.join(QUANTIZATIONS)}"),
-    "grounding_pooling": (lambda value: value in POOLINGS, f"one of {', '.join(POOLINGS)}"),
-    "resume": (lambda value: isinstance(value, bool), "True or False"),
-    "llm_valid_by": (lambda value: value in VALIDATIONS, f"one of {', '.join(VALIDATIONS)}"),
-    "curriculum": (lambda value: value in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-}
+def dataset_defaults(dataset: str) -> Path | None:
+    file = PACKAGE_PROPERTIES / "dataset" / f"{dataset}.yaml"
+    return file if file.is_file() else None
 
 
 class Config(RecBoleConfig):
-    """Resolves plugin model names and loads the plugin's model yaml.
+    """RecBole's Config for plugin and RecBole models alike, with the package's defaults and value checks.
 
-    A plugin model's defaults are ``recbole_soft/properties/model/<Class>.yaml`` for every class of its hierarchy that
-    has one, base first, so SOFT inherits the backbone's defaults from ``LLMRecommender.yaml``. Precedence stays
-    RecBole's: built-in defaults < plugin yaml < config files < config dict < command line.
+    ``command_line=False`` stops RecBole's habit of reading ``--key=value`` from ``sys.argv``: the plugin's own
+    command line passes its overrides as ``config_dict`` instead, so that ``cli.main([...])`` and the command
+    behave the same, and a host program's arguments (pytest's, a notebook's) never leak into the settings.
     """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, command_line: bool = True):
+        self._reads_command_line = command_line
+        super().__init__(model, dataset, config_file_list, config_dict)
+
+    def _load_cmd_line(self):
+        return super()._load_cmd_line() if self._reads_command_line else {}
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -83,25 +58,16 @@ class Config(RecBoleConfig):
             model = get_model(model)
         return super()._get_model_and_dataset(model, dataset)
 
-    def _set_default_parameters(self):
-        super()._set_default_parameters()
-        self._check_plugin_values()
-
-    def _check_plugin_values(self) -> None:
-        """A bad yaml or command-line value fails here, before any data or model is loaded."""
-        for key, (is_valid, expected) in VALUE_RULES.items():
-            if key in self.final_config_dict and not is_valid(self.final_config_dict[key]):
-                raise ValueError(f"{key}={self.final_config_dict[key]!r} is invalid: it must be {expected}.")
-        history, kept = self.final_config_dict.get("history_len"), self.final_config_dict.get("MAX_ITEM_LIST_LENGTH")
-        if history is not None and kept is not None and history > kept:
-            raise ValueError(
-                f"history_len={history} is longer than the MAX_ITEM_LIST_LENGTH={kept} items RecBole keeps per user: "
-                f"lower history_len or raise MAX_ITEM_LIST_LENGTH."
-            )
-
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        for cls in reversed(model_class.__mro__):
-            model_file = PLUGIN_PROPERTIES / "model" / f"{cls.__name__}.yaml"
-            if model_file.is_file():
-                self._update_internal_config_dict(str(model_file))
+        registered = defaults_file(model)
+        for file in [PROTOCOL_FILE, *model_defaults(model_class), *([registered] if registered else [])]:
+            self._update_internal_config_dict(str(file))
+        dataset_file = dataset_defaults(dataset)
+        if dataset_file is not None:
+            keys = self._update_internal_config_dict(str(dataset_file)) or {}
+            self.parameters["Dataset"] += [key for key in keys if key not in self.parameters["Dataset"]]
+
+    def _set_default_parameters(self):
+        super()._set_default_parameters()
+        check_values(self.final_config_dict)  # a bad yaml or command-line value fails here, before any data loads

@@ -12,7 +12,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_soft.config import Config
 from recbole_soft.data import require_dataset_files, require_item_text_field
-from recbole_soft.utils import get_model, get_trainer, is_plugin_model
+from recbole_soft.registry import get_model, get_trainer, is_plugin_model
 
 
 def run_recbole_soft(
@@ -21,13 +21,15 @@ def run_recbole_soft(
     config_file_list: list[str] | None = None,
     config_dict: dict | None = None,
     saved: bool = True,
+    command_line: bool = True,
 ) -> dict:
     """Config -> seed -> dataset -> data_preparation -> model -> trainer -> fit -> evaluate.
 
+    As in RecBole, ``--key=value`` arguments of ``sys.argv`` override the settings unless ``command_line`` is False.
     Returns RecBole's result dict (best_valid_score, valid_score_bigger, best_valid_result, test_result) plus
     train/eval wall time, peak memory, and the path of the JSON file the result was also written to.
     """
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    config = Config(model, dataset, config_file_list, config_dict, command_line=command_line)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-PROTOCOL = str(REPOSITORY / "properties" / "sequential.yaml")
 
 GENRES = ["Space", "Western", "Noir", "Comedy", "Musical"]
 
@@ -107,10 +106,10 @@ def build(llm_config):
     from recbole.utils import init_seed
 
     from recbole_soft.config import Config
-    from recbole_soft.utils import get_model
+    from recbole_soft.registry import get_model
 
     def _build(model_name: str, **overrides):
-        config = Config(model=model_name, dataset="tiny", config_file_list=[PROTOCOL], config_dict={**llm_config, **overrides})
+        config = Config(model=model_name, dataset="tiny", config_dict={**llm_config, **overrides})
         init_seed(config["seed"], config["reproducibility"])
         train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
         model = get_model(model_name)(config, train_data._dataset)

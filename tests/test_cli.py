@@ -1,26 +1,62 @@
+import json
+import subprocess
 import sys
 
-from recbole_soft.cli import default_config_files, parse_args
-from recbole_soft.config import Config
+import pytest
+
+from recbole_soft.cli import main, parse_args
+from tests.conftest import REPOSITORY
 
 
-def test_defaults_are_soft_on_ml_100k_with_the_repository_properties():
+def test_defaults_are_soft_on_ml_100k_with_no_config_file():
     args = parse_args([])
-    assert (args.model, args.dataset) == ("SOFT", "ml-100k")
-    assert [path.rsplit("/", 1)[-1] for path in args.config_file_list] == ["sequential.yaml", "ml-100k.yaml"]
+    assert (args.model, args.dataset, args.config_file_list, args.overrides) == ("SOFT", "ml-100k", [], {})
 
 
-def test_short_options_and_space_separated_config_files():
-    args = parse_args(["-m", "SASRec", "-d", "amazon-games", "--config_files=a.yaml b.yaml", "--epochs=1"])
+def test_short_options_space_separated_config_files_and_overrides():
+    args = parse_args(["-m", "SASRec", "-d", "amazon-games", "--config_files=a.yaml b.yaml", "--epochs=1", "--topk=[3]"])
     assert (args.model, args.dataset, args.config_file_list) == ("SASRec", "amazon-games", ["a.yaml", "b.yaml"])
+    assert args.overrides == {"epochs": 1, "topk": [3]}
 
 
-def test_a_dataset_without_its_own_file_uses_the_protocol_only():
-    assert [path.rsplit("/", 1)[-1] for path in default_config_files("unknown-set")] == ["sequential.yaml"]
+def tiny_pop_arguments(data_root, folder) -> list[str]:
+    """Pop on the tiny dataset: it runs only if --data_path reaches the run, and reports the metrics --topk asks for."""
+    return [
+        "--model=Pop", "--dataset=tiny", f"--data_path={data_root}", "--load_col={'inter': ['user_id', 'item_id', 'timestamp']}",
+        "--topk=[3]", "--valid_metric=NDCG@3", f"--checkpoint_dir={folder}", "--state=WARNING", "--show_progress=False",
+    ]
 
 
-def test_key_value_overrides_reach_the_config(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["run_recbole_soft.py", "--model=SASRec", "--epochs=1", "--learning_rate=0.01"])
-    args = parse_args()
-    config = Config(model=args.model, dataset=args.dataset, config_file_list=args.config_file_list)
-    assert (config["epochs"], config["learning_rate"]) == (1, 0.01)
+def test_main_passes_key_value_overrides_to_the_run_and_ignores_the_host_command_line(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest", "--topk=[7]", "--data_path=/nowhere"])
+    result = main(tiny_pop_arguments(data_root, tmp_path / "api"))
+    assert set(result["test_result"]) == {"hit@3", "ndcg@3", "mrr@3"}
+
+
+def test_main_and_the_command_give_the_same_result(data_root, tmp_path):
+    api = main(tiny_pop_arguments(data_root, tmp_path / "api"))
+    command = subprocess.run(
+        [sys.executable, "run_recbole_soft.py", *tiny_pop_arguments(data_root, tmp_path / "command")],
+        cwd=REPOSITORY, capture_output=True, text=True,
+    )
+    assert command.returncode == 0, command.stderr[-2000:]
+    [result_file] = (tmp_path / "command").glob("Pop-*.result.json")
+    assert json.loads(result_file.read_text())["test_result"] == pytest.approx(dict(api["test_result"]))
+
+
+def test_a_bad_setting_on_the_command_line_fails_before_torch_is_imported():
+    check = (
+        "import sys\nfrom recbole_soft.cli import main\n"
+        "try:\n    main(['--model=SOFT', '--num_beams=0'])\nexcept SystemExit as exit:\n    print(exit.code)\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", check], cwd=REPOSITORY, capture_output=True, text=True)
+    message, imported = process.stdout.strip().splitlines()
+    assert message == "num_beams=0 is invalid: it must be an integer >= 1."
+    assert imported == "False False"
+
+
+def test_importing_the_package_loads_no_heavy_library():
+    check = "import sys, recbole_soft, recbole_soft.cli\nprint(sorted({'torch', 'transformers', 'recbole', 'peft'} & set(sys.modules)))"
+    process = subprocess.run([sys.executable, "-c", check], cwd=REPOSITORY, capture_output=True, text=True)
+    assert process.stdout.strip() == "[]", process.stderr[-2000:]

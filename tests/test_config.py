@@ -3,7 +3,6 @@ import re
 import pytest
 
 from recbole_soft.config import Config
-from tests.conftest import PROTOCOL
 
 
 def test_plugin_model_gets_its_yaml_and_inherits_the_backbone_defaults():
@@ -14,14 +13,14 @@ def test_plugin_model_gets_its_yaml_and_inherits_the_backbone_defaults():
 
 
 def test_config_files_and_dict_override_plugin_defaults():
-    config = Config(model="BIGRec", dataset="ml-100k", config_file_list=[PROTOCOL], config_dict={"lora_r": 4})
+    config = Config(model="BIGRec", dataset="ml-100k", config_dict={"lora_r": 4})
     assert config["lora_r"] == 4
     assert config["valid_metric"] == "NDCG@10"
     assert config["topk"] == [1, 5, 10, 20]
 
 
 def test_recbole_models_are_resolved_by_name():
-    config = Config(model="GRU4Rec", dataset="ml-100k", config_file_list=[PROTOCOL])
+    config = Config(model="GRU4Rec", dataset="ml-100k")
     assert config["model"] == "GRU4Rec"
     assert "curriculum" not in config
 

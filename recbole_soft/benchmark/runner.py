@@ -3,13 +3,13 @@
 Each run lives in ``OUT/runs/<label>/seed-<seed>/``: ``plan.json`` (what it runs), ``run.log`` (its output), the
 model's checkpoints, and ``result.json``, written last and atomically, so a run counts as finished only if it ended.
 A separate process per run keeps peak memory per model honest and lets a killed suite resume where it stopped.
+Paths in plans and results are relative to ``OUT``, so a results folder means the same on any machine.
 """
 import json
 import logging
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from logging import getLogger
@@ -20,7 +20,6 @@ from tqdm import tqdm
 from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError
-from recbole_soft.cli import default_config_files
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
@@ -56,14 +55,15 @@ def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force:
     for model in suite.models:
         for seed in seeds:
             folder = out / "runs" / model.folder_name / f"seed-{seed}"
-            config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": str(folder.resolve())}
+            checkpoint_dir = folder.relative_to(out).as_posix()  # the worker resolves it against OUT
+            config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": checkpoint_dir}
             config.setdefault("show_progress", False)
             config.setdefault("resume", not force)
             plan = {
                 "label": model.label,
                 "model": model.model,
                 "dataset": suite.dataset,
-                "config_files": default_config_files(suite.dataset),
+                "config_files": [],
                 "config": config,
             }
             runs.append(Run(model.label, seed, folder, plan))
@@ -80,8 +80,8 @@ def check_runs(runs: list[Run], force: bool) -> None:
         if run.label not in checked:
             checked.add(run.label)
             try:
-                with _without_command_line():
-                    check_inputs(Config(run.plan["model"], run.plan["dataset"], run.plan["config_files"], run.plan["config"]))
+                plan = run.plan
+                check_inputs(Config(plan["model"], plan["dataset"], plan["config_files"], plan["config"], command_line=False))
             except (ValueError, FileNotFoundError) as error:
                 raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
         finished = run.result()
@@ -91,17 +91,6 @@ def check_runs(runs: list[Run], force: bool) -> None:
                 f"{run.result_file} was made with other settings than the suite now asks for ({', '.join(changed)}). "
                 f"Rerun it with --force, or write to another --out."
             )
-
-
-@contextmanager
-def _without_command_line():
-    """RecBole's Config also reads sys.argv; a plan already holds every setting, the suite's own options are not."""
-    argv = sys.argv
-    sys.argv = argv[:1]
-    try:
-        yield
-    finally:
-        sys.argv = argv
 
 
 def _comparable(plan: dict) -> dict:
@@ -115,7 +104,8 @@ def execute(run: Run) -> bool:
     """Run one model in a fresh Python process; True if it finished and wrote its result."""
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / "plan.json").write_text(json.dumps(run.plan, indent=2))
-    command = [sys.executable, "-m", "recbole_soft.benchmark.worker", str(run.folder)]
+    out = run.folder.parents[2]  # OUT/runs/<label>/seed-<seed>
+    command = [sys.executable, "-m", "recbole_soft.benchmark.worker", str(out.resolve()), run.folder.relative_to(out).as_posix()]
     with open(run.log_file, "w", encoding="utf-8") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
@@ -174,7 +164,7 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
     title = f"{suite.name}: {suite.dataset}, all items ranked, test split"
     paths = write_report(out, title, rows) if rows else []
     described = {
-        "suite": os.path.relpath(suite.path),
+        "suite": os.path.relpath(suite.path, out),
         "dataset": suite.dataset,
         "report_environment": environment(),
         "models": {

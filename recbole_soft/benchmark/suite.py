@@ -104,7 +104,7 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def _suite_models(path: Path, models) -> list[SuiteModel]:
-    from recbole_soft.utils import get_model
+    from recbole_soft.registry import get_model, is_plugin_model
 
     if not isinstance(models, dict) or not models:
         raise SuiteError(f"Suite {path} has no models: add a 'models' mapping, e.g. 'models: {{SASRec: {{}}}}'.")
@@ -115,7 +115,8 @@ def _suite_models(path: Path, models) -> list[SuiteModel]:
             raise SuiteError(f"Suite {path}, model '{label}': expected a mapping with the keys 'model' and 'config'.")
         name = entry.get("model", label)
         try:
-            get_model(name)
+            if not is_plugin_model(name):  # a plugin name needs no import of the LLM libraries to be known
+                get_model(name)
         except ValueError as error:
             raise SuiteError(f"Suite {path}, model '{label}': {error}") from None
         config = entry.get("config") or {}

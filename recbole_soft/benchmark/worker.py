@@ -1,5 +1,10 @@
-"""One run of a suite, in its own process: ``python -m recbole_soft.benchmark.worker RUN_FOLDER``."""
+"""One run of a suite, in its own process: ``python -m recbole_soft.benchmark.worker OUT RUN_FOLDER``.
+
+``RUN_FOLDER`` (``runs/<label>/seed-<seed>``) and every path in its plan are relative to the results folder ``OUT``;
+so are the paths the run writes into ``result.json``.
+"""
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -8,24 +13,39 @@ from recbole_soft.atomic import write_atomically
 from recbole_soft.benchmark.environment import environment
 
 
-def run_one(folder: Path) -> dict:
-    """Train and test the model of ``folder/plan.json``, then write ``result.json`` atomically (write, then rename)."""
-    from recbole_soft import run_recbole_soft
+def run_one(out: Path, folder: Path) -> dict:
+    """Train and test the model of ``out/folder/plan.json``, then write ``result.json`` atomically."""
+    from recbole_soft.quick_start import run_recbole_soft
 
-    plan = json.loads((folder / "plan.json").read_text())
+    run_folder = out / folder
+    plan = json.loads((run_folder / "plan.json").read_text())
+    config = {**plan["config"], "checkpoint_dir": str(out / plan["config"]["checkpoint_dir"])}
     started = datetime.now().isoformat(timespec="seconds")
-    result = run_recbole_soft(plan["model"], plan["dataset"], plan["config_files"], plan["config"])
+    result = run_recbole_soft(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False)
     result = {
-        **result,
+        **relative_paths(result, out),
         "plan": plan,
         "environment": environment(),
         "started": started,
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
     text = json.dumps(result, indent=2, default=float)
-    write_atomically(folder / "result.json", lambda partial: partial.write_text(text))
+    write_atomically(run_folder / "result.json", lambda partial: partial.write_text(text))
     return result
 
 
+def relative_paths(value, root: Path):
+    """``value`` with every absolute path string under ``root`` written relative to ``root`` (nested dicts, lists)."""
+    if isinstance(value, dict):
+        return {key: relative_paths(item, root) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [relative_paths(item, root) for item in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        path, base = Path(value).resolve(), root.resolve()
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return value
+
+
 if __name__ == "__main__":
-    run_one(Path(sys.argv[1]))
+    run_one(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -8,8 +8,6 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-SAMPLERS = ("uniform", "popularity", "hard")
-
 
 class NegativeSampler:
     """Draws k negatives per positive, seeded, with probability proportional to ``weights`` (one per item id)."""

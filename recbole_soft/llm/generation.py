@@ -1,8 +1,11 @@
 """Generating titles: batched beam search, optionally constrained to a trie of the catalogue's real titles (D3)."""
+from dataclasses import dataclass
+
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.llm.likelihood import prompt_ids, target_ids
+from recbole_soft.llm.memory import in_batches
 
 
 class TitleTrie:
@@ -29,27 +32,41 @@ class TitleTrie:
         return list(node)
 
 
-@torch.no_grad()
-def generate_titles(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: list[str],
-    num_beams: int,
-    max_new_tokens: int,
-    batch_size: int,
-    trie: TitleTrie | None = None,
-    length_penalty: float = 1.0,
-) -> list[str]:
-    """The top beam's text for each prompt, stopped at end-of-sequence."""
-    texts = []
-    for start in range(0, len(prompts), batch_size):
-        texts += _generate_batch(
-            model, tokenizer, prompts[start : start + batch_size], num_beams, max_new_tokens, trie, length_penalty
+@dataclass(frozen=True)
+class Decoding:
+    """How titles are decoded: beam width, token budget, length normalisation, and the title trie if constrained.
+
+    ``length_penalty`` 0 ranks beams by their summed log-probability, without length normalisation, as D3 does
+    (Bao et al., "Decoding Matters", 2024): normalising favours long titles whose later tokens are near-certain.
+    """
+
+    num_beams: int
+    max_new_tokens: int
+    length_penalty: float = 1.0
+    trie: TitleTrie | None = None
+
+
+class TitleGenerator:
+    """The one place where prompts are batched for generation: ``batch_size`` prompts at a time, halved (for the
+    rest of the run) when a batch does not fit in GPU memory."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, batch_size: int):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], decoding: Decoding, show_progress: bool = False) -> list[str]:
+        """The top beam's text for each prompt, stopped at end-of-sequence."""
+        titles, self.batch_size = in_batches(
+            lambda batch: _generate_batch(self.model, self.tokenizer, batch, decoding),
+            prompts,
+            self.batch_size,
+            "generating titles",
+            show_progress,
         )
-    return texts
+        return titles
 
 
-def _generate_batch(model, tokenizer, prompts, num_beams, max_new_tokens, trie, length_penalty) -> list[str]:
+def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[str]:
     encoded = [prompt_ids(tokenizer, prompt) for prompt in prompts]
     width = max(len(ids) for ids in encoded)
     input_ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -59,17 +76,19 @@ def _generate_batch(model, tokenizer, prompts, num_beams, max_new_tokens, trie, 
         attention_mask[row, width - len(ids) :] = 1
     device = next(model.parameters()).device
     constraint = None
-    if trie is not None:
+    if decoding.trie is not None:
+        trie = decoding.trie
 
         def constraint(_batch_id: int, sequence: torch.Tensor) -> list[int]:
             return trie.next_tokens(sequence[width:].tolist()) or [tokenizer.eos_token_id]
 
-    beam_options = {"num_beams": num_beams, "length_penalty": length_penalty} if num_beams > 1 else {}
+    beams = decoding.num_beams
+    beam_options = {"num_beams": beams, "length_penalty": decoding.length_penalty} if beams > 1 else {}
     output = model.generate(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
         do_sample=False,
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=decoding.max_new_tokens,
         prefix_allowed_tokens_fn=constraint,
         **beam_options,
         eos_token_id=tokenizer.eos_token_id,

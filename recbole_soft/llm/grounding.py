@@ -8,13 +8,11 @@ from logging import getLogger
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.atomic import write_atomically
 from recbole_soft.llm.memory import in_batches
-
-POOLINGS = ("last", "mean")
+from recbole_soft.settings import POOLINGS
 
 
 class Grounder:
@@ -27,16 +25,10 @@ class Grounder:
 
     @torch.no_grad()
     def embed(self, texts: list[str], show_progress: bool = False) -> torch.Tensor:
-        progress = tqdm(total=len(texts), desc="Embedding item titles", ncols=100, disable=not show_progress)
-
-        def embed_batch(batch: list[str]) -> list[torch.Tensor]:
-            embedded = self._embed_batch(batch)
-            progress.update(len(batch))
-            return [embedded]
-
         with self._base_model():
-            chunks, self.batch_size = in_batches(embed_batch, texts, self.batch_size, "embedding titles")
-        progress.close()
+            chunks, self.batch_size = in_batches(
+                lambda batch: [self._embed_batch(batch)], texts, self.batch_size, "embedding texts", show_progress
+            )
         return torch.cat(chunks)
 
     def _embed_batch(self, texts: list[str]) -> torch.Tensor:
@@ -74,5 +66,6 @@ def item_table_key(model_id: str, quantization: str, pooling: str, titles: list[
 
 
 def l2_scores(queries: torch.Tensor, item_table: torch.Tensor) -> torch.Tensor:
-    """``[n_queries, n_items]`` negative Euclidean distances: higher is closer."""
+    """``[n_queries, n_items]`` negative Euclidean distances: higher is closer. BIGRec's grounding step ranks items
+    by the L2 distance between the generated text's embedding and each item's (``torch.cdist`` in its code)."""
     return -torch.cdist(queries.float(), item_table.float().to(queries.device))

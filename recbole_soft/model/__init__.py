@@ -1,8 +1,3 @@
-"""RecBole model classes of the plugin."""
-from recbole_soft.model.bigrec import BIGRec
-from recbole_soft.model.dmpo import DMPO
-from recbole_soft.model.icl import ICL
-from recbole_soft.model.llm_recommender import LLMRecommender
-from recbole_soft.model.soft import SOFT
-
-__all__ = ["LLMRecommender", "BIGRec", "ICL", "SOFT", "DMPO"]
+"""RecBole model classes of the plugin: ``llm_recommender.LLMRecommender`` is the backbone every LLM model shares
+(prompt -> generate a title -> ground it to items); ``bigrec``, ``icl``, ``soft`` and ``dmpo`` are the methods.
+Which names they run under, and with which trainer, is declared in ``recbole_soft.registry``."""

@@ -12,8 +12,12 @@ def dmpo_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``-log σ(β·r(y_w) - (1/k)·Σ_j β·r(y_lj)) + γ·NLL(y_w)`` averaged over rows, and the per-row margins.
 
-    ``policy`` and ``reference`` are ``[rows, 1 + k]`` summed title log-probabilities, column 0 the positive;
-    ``r(y) = log π(y|x) - log π_ref(y|x)``. With k = 1 this is DPO plus the SFT term.
+    DMPO's objective (Bai et al., CIKM 2024): DPO's log-sigmoid of the reward margin, with the negatives' rewards
+    averaged over k negatives, plus the positive's negative log-likelihood weighted by γ (γ = 1 in the authors'
+    code). ``policy`` and ``reference`` are ``[rows, 1 + k]`` summed title log-probabilities, column 0 the positive;
+    ``r(y) = log π(y|x) - log π_ref(y|x)``. With k = 1 this is DPO plus the SFT term. Deliberate difference: the
+    paper ranks candidate items pairwise; here the same objective trains next-title generation, so that DMPO is
+    evaluated on the same full-ranking protocol as every other model.
     """
     rewards = policy - reference
     margins = beta * (rewards[:, 0] - rewards[:, 1:].mean(dim=1))

@@ -1,4 +1,5 @@
 """The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +9,10 @@ from peft.tuners.lora import LoraLayer
 from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
+from tqdm import tqdm
 
 from recbole_soft.data import batch_indices, load_item_titles
-from recbole_soft.llm.generation import TitleTrie, generate_titles
+from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
 from recbole_soft.llm.loading import (
@@ -21,7 +23,6 @@ from recbole_soft.llm.loading import (
     resolve_llm_folder,
     resolve_quantization,
 )
-from recbole_soft.llm.memory import in_batches
 from recbole_soft.llm.prompts import PromptBuilder
 
 
@@ -63,10 +64,8 @@ class LLMRecommender(SequentialRecommender):
         )
         self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], config["embedding_batch_size"])
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
-        self.num_beams = config["num_beams"]
-        self.max_new_tokens = config["max_new_tokens"]
-        self.length_penalty = config["length_penalty"]
-        self.generation_batch_size = config["generation_batch_size"]
+        self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
+        self.generator = TitleGenerator(self.llm, self.tokenizer, config["generation_batch_size"])
         self._item_table = None
 
     # prompts and targets
@@ -112,12 +111,14 @@ class LLMRecommender(SequentialRecommender):
         return log_probs.view(-1, width), counts.view(-1, width)
 
     @torch.no_grad()
-    def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, batch_size: int) -> float:
+    def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, batch_size: int, show_progress: bool = False) -> float:
         """DMPO's measure: how often the true next title is more likely than a negative's (ties count half)."""
         was_training = self.training
         self.eval()
         wins = 0.0
-        for index in batch_indices(len(rows), batch_size):
+        batches = batch_indices(len(rows), batch_size)
+        total = -(-len(rows) // batch_size)
+        for index in tqdm(batches, total=total, desc="Pairwise AUC", ncols=100, disable=not show_progress):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
             wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()
@@ -125,23 +126,14 @@ class LLMRecommender(SequentialRecommender):
         return wins / negatives.numel()
 
     # generation and grounding
-    def generate(self, prompts: list[str], num_beams: int | None = None, constrained: bool = True) -> list[str]:
+    def generate(
+        self, prompts: list[str], num_beams: int | None = None, constrained: bool = True, show_progress: bool = False
+    ) -> list[str]:
         """Top-beam titles; ``constrained=False`` lets the model write free text even with a title trie."""
-
-        def generate_batch(batch: list[str]) -> list[str]:
-            return generate_titles(
-                self.llm,
-                self.tokenizer,
-                batch,
-                num_beams=num_beams or self.num_beams,
-                max_new_tokens=self.max_new_tokens,
-                batch_size=len(batch),
-                trie=self.trie if constrained else None,
-                length_penalty=self.length_penalty,
-            )
-
-        titles, self.generation_batch_size = in_batches(generate_batch, prompts, self.generation_batch_size, "generating titles")
-        return titles
+        decoding = replace(
+            self.decoding, num_beams=num_beams or self.decoding.num_beams, trie=self.trie if constrained else None
+        )
+        return self.generator.generate(prompts, decoding, show_progress)
 
     def item_table(self) -> torch.Tensor:
         """Title embeddings of every item (row 0 is the padding item), cached on disk per model and dataset."""

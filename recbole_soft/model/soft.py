@@ -30,7 +30,12 @@ class SOFT(BIGRec):
     def curriculum_losses(
         self, interaction: Interaction, weight: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(mixed, CE real, CE distilled)``; a term whose weight is 0 is computed for logging only, without grad."""
+        """``(mixed, CE real, CE distilled)``; a term whose weight is 0 is computed for logging only, without grad.
+
+        SOFT's curriculum loss ``(1 - λ)·CE(x, y) + λ·CE(x, ŷ)`` (Tang et al. 2025, the self-adaptive curriculum;
+        the official code's ``(1-epoch_lambda) * SFT_loss + epoch_lambda * ref_loss``): y is the real next title,
+        ŷ the SFT model's own answer to the same prompt. Each CE is the mean over target tokens of its batch.
+        """
         prompts = self.prompts(interaction)
         real = self._weighted_cross_entropy(prompts, self.target_titles(interaction), 1.0 - weight)
         distilled = self._weighted_cross_entropy(prompts, self.distilled_titles(prompts), weight)

@@ -1,7 +1,11 @@
-"""RecBole Trainer subclasses of the plugin."""
-from recbole_soft.trainer.dmpo_trainer import DMPOTrainer
-from recbole_soft.trainer.llm_trainer import ICLTrainer, LLMTrainer
-from recbole_soft.trainer.soft_trainer import SOFTTrainer
-from recbole_soft.trainer.staged_trainer import StagedTrainer
+"""RecBole Trainer subclasses of the plugin, one per objective (as Hugging Face TRL has one trainer per objective):
 
-__all__ = ["LLMTrainer", "ICLTrainer", "StagedTrainer", "SOFTTrainer", "DMPOTrainer"]
+- ``llm_trainer.LLMTrainer``: supervised LoRA fine-tuning (BIGRec, and stage 1 of the staged methods);
+- ``icl_trainer.ICLTrainer``: no training (ICL);
+- ``staged_trainer.StagedTrainer``: SFT, then further stages on the same samples;
+- ``soft_trainer.SOFTTrainer``: SFT, self-distillation (``distillation``), curriculum (``curriculum``);
+- ``dmpo_trainer.DMPOTrainer``: SFT, negatives and reference log-probabilities, preference optimisation.
+
+Which trainer a model uses is declared in ``recbole_soft.registry``. Resume state and adapter checkpoints are in
+``checkpoint``; DMPO's pairwise AUC, an extra test metric for every LLM model, is in ``pairwise_auc``.
+"""

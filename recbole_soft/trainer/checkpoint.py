@@ -8,10 +8,15 @@ resumed run continue exactly where the interrupted one was.
 """
 import json
 import random
+import shutil
+from collections.abc import Callable
+from logging import Logger
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from recbole.utils import set_color
 
 from recbole_soft.atomic import write_atomically
 
@@ -69,3 +74,64 @@ def atomic_save(state: dict, path: Path) -> None:
 
 def load_state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class RunState:
+    """One run's resumable state: the settings it runs with and, per stage, where that stage stands.
+
+    A new run writes its state at once, so that a run killed in its first epoch is found. ``resume`` adopts the
+    newest run of the model in ``checkpoint_dir`` (its file names too) if it ran with the same settings.
+    """
+
+    def __init__(self, path: Path, settings: dict, stages: dict | None = None):
+        self.path, self.settings, self.stages = Path(path), settings, stages or {}
+
+    @classmethod
+    def start(cls, config, saved_model_file: str, logger: Logger) -> "RunState":
+        settings = run_settings(config)
+        model, folder = config["model"], config["checkpoint_dir"]
+        previous = latest_resume_file(folder, model) if config["resume"] else None
+        if previous is None:
+            if config["resume"]:
+                logger.info(f"resume: no earlier {model} run in {folder}; starting a new one")
+            state = cls(resume_file(saved_model_file), settings)
+            state.save()
+            return state
+        saved = load_state(previous)
+        differences = setting_differences(saved["settings"], settings)
+        if differences:
+            raise ValueError(
+                f"Cannot resume {previous}: it ran with other settings ({'; '.join(differences)}). Resume with the "
+                f"settings it had, or set resume=False to start a new run."
+            )
+        state = cls(previous, saved["settings"], saved["stages"])
+        stages = [f"{stage} epoch {progress['epoch']}" for stage, progress in state.stages.items()]
+        logger.info(set_color("Resuming", "green") + f" {previous}; saved progress: {', '.join(stages) or 'none'}")
+        return state
+
+    @property
+    def saved_model_file(self) -> str:
+        """RecBole's checkpoint name of this run (the adapter folder and result file are named after it)."""
+        return str(self.path)[: -len(RESUME_SUFFIX)] + ".pth"
+
+    def progress(self, stage: str) -> dict | None:
+        return self.stages.get(stage)
+
+    def record(self, stage: str, progress: dict) -> None:
+        self.stages[stage] = progress
+        self.save()
+
+    def save(self) -> None:
+        atomic_save({"settings": self.settings, "stages": self.stages}, self.path)
+
+
+def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_state: dict) -> None:
+    """``save(folder)`` into a side folder, then swap it in: a kill during a save leaves the last adapter intact."""
+    partial, previous = target.with_name(target.name + ".partial"), target.with_name(target.name + ".previous")
+    shutil.rmtree(partial, ignore_errors=True)
+    save(partial)
+    (partial / "trainer_state.json").write_text(json.dumps(trainer_state, default=float))
+    if target.exists():
+        target.rename(previous)
+    partial.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)

@@ -1,10 +1,17 @@
-"""Curriculum schedules: λ_e, the weight of the self-distilled targets in epoch e (1 = distilled only, 0 = real only).
+"""SOFT's curriculum: the schedule of λ_e, the weight of the self-distilled targets in epoch e (1 = distilled only,
+0 = real only), and the curve of λ and d that a run writes beside its adapter.
 
-SOFT's loss is ``(1 - λ_e)·CE(x, y) + λ_e·CE(x, ŷ)``. A schedule observes ``d_0`` (the untuned base model's mean
-distance between its answers and the true items on a fixed probe set) and then ``d_k`` after each epoch k.
+The curriculum loss of epoch e is ``(1 - λ_e)·CE(x, y) + λ_e·CE(x, ŷ)`` (SOFT, Tang et al. 2025, the self-adaptive
+curriculum; in the official code ``(1-epoch_lambda) * SFT_loss + epoch_lambda * ref_loss``). A schedule observes
+``d_0``, the untuned base model's mean distance between its answers and the true items on a fixed probe set, then
+``d_k`` after each epoch k.
 """
+import csv
 import math
 from abc import ABC, abstractmethod
+from pathlib import Path
+
+from recbole_soft.settings import SCHEDULES
 
 
 class CurriculumSchedule(ABC):
@@ -33,9 +40,11 @@ class CurriculumSchedule(ABC):
 
 
 class AdaptiveSchedule(CurriculumSchedule):
-    """SOFT's self-adaptive schedule: ``λ_e = min(exp(α·(d_{e-1}/d_0 - 1)), 1)``.
+    """SOFT's self-adaptive scheduler: ``λ_e = min(exp(α·(d_{e-1}/d_0 - 1)), 1)``.
 
-    λ_1 = 1 (pure self-distilled data); as the model's answers approach the truth, weight moves to the real data.
+    Before the first epoch d = d_0, so λ_1 = 1 (pure self-distilled data); as the model's answers come closer to the
+    true items than the base model's were (d_{e-1} < d_0), weight moves to the real data, faster for larger α.
+    The official code computes ``min(math.e ** (alpha * (dist/dist_origin-1)), 1)`` the same way.
     """
 
     def __init__(self, alpha: float):
@@ -59,7 +68,7 @@ class DistilledOnlySchedule(CurriculumSchedule):
 
 
 class LinearSchedule(CurriculumSchedule):
-    """A fixed decay from λ = 1 in the first epoch to λ = 0 in the last, whatever the distances."""
+    """Not in the paper: a fixed decay from λ = 1 in the first epoch to λ = 0 in the last, whatever the distances."""
 
     def __init__(self, epochs: int):
         super().__init__()
@@ -67,9 +76,6 @@ class LinearSchedule(CurriculumSchedule):
 
     def weight(self) -> float:
         return max(0.0, 1.0 - max(0, self.completed_epochs) / max(1, self.epochs - 1))
-
-
-SCHEDULES = ("adaptive", "none", "linear")
 
 
 def build_schedule(name: str, alpha: float, epochs: int) -> CurriculumSchedule:
@@ -80,3 +86,48 @@ def build_schedule(name: str, alpha: float, epochs: int) -> CurriculumSchedule:
     if name == "linear":
         return LinearSchedule(epochs)
     raise ValueError(f"curriculum='{name}' is not one of {', '.join(SCHEDULES)}.")
+
+
+class CurriculumCurve:
+    """One row per epoch (epoch 0 = the base model): λ, the probe distance d, both CE terms and the valid score."""
+
+    COLUMNS = ["epoch", "lambda", "distance", "ce_real", "ce_distilled", "valid_score"]
+
+    def __init__(self, rows: list[dict] | None = None):
+        self.rows: list[dict] = rows or []
+
+    def add(self, **row) -> None:
+        self.rows.append(row)
+
+    def write(self, stem: Path, title: str) -> list[Path]:
+        """``<stem>.csv`` and ``<stem>.png``; returns both paths."""
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        table, plot = stem.with_suffix(".csv"), stem.with_suffix(".png")
+        with open(table, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=self.COLUMNS)
+            writer.writeheader()
+            writer.writerows({column: row.get(column) for column in self.COLUMNS} for row in self.rows)
+        self._plot(plot, title)
+        return [table, plot]
+
+    def _plot(self, path: Path, title: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, distance_axis = plt.subplots(figsize=(6, 3.5))
+        epochs = [row["epoch"] for row in self.rows]
+        distance_axis.plot(epochs, [row["distance"] for row in self.rows], "o-", color="tab:blue", label="d (probe)")
+        distance_axis.set_xticks(epochs)
+        distance_axis.set_xlabel("curriculum epoch (0 = base model)")
+        distance_axis.set_ylabel("mean L2 distance d", color="tab:blue")
+        weight_axis = distance_axis.twinx()
+        trained = [row for row in self.rows if row["lambda"] is not None]
+        weight_axis.plot([r["epoch"] for r in trained], [r["lambda"] for r in trained], "s--", color="tab:red")
+        weight_axis.set_ylabel("λ (weight of distilled data)", color="tab:red")
+        weight_axis.set_ylim(-0.05, 1.05)
+        distance_axis.set_title(title)
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+        plt.close(figure)

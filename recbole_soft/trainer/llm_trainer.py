@@ -1,7 +1,6 @@
-"""RecBole Trainers for the LLM models: LoRA fine-tuning with PEFT checkpoints, and the untrained ICL baseline."""
+"""LLMTrainer: RecBole's Trainer for supervised LoRA fine-tuning of an LLM model (BIGRec's objective, and the
+first stage of every staged method)."""
 import contextlib
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,34 +11,10 @@ from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
-from recbole_soft.data import batch_indices, cap_train_data, seeded_rows
-from recbole_soft.data.negatives import uniform_sampler
-from recbole_soft.llm.memory import halved
-from recbole_soft.trainer.checkpoint import (
-    RESUME_SUFFIX,
-    atomic_save,
-    latest_resume_file,
-    load_state,
-    random_states,
-    restore_random_states,
-    resume_file,
-    run_settings,
-    setting_differences,
-)
-
-VALIDATIONS = ("loss", "ranking")
-
-
-def with_pairwise_auc(result, model, eval_data, config):
-    """Adds ``pairwise_auc`` (DMPO's measure, from log-likelihoods) when ``pairwise_auc_negatives`` > 0."""
-    count = config["pairwise_auc_negatives"]
-    if not count or result is None:
-        return result
-    rows = eval_data._dataset.inter_feat
-    negatives = uniform_sampler(model.titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), count)
-    auc = model.pairwise_auc(rows, negatives, config["eval_batch_size"])
-    result["pairwise_auc"] = round(auc, config["metric_decimal_place"])
-    return result
+from recbole_soft.data import cap_train_data, seeded_rows
+from recbole_soft.llm.memory import backward_in_micro_batches
+from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
+from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 
 
 class LLMTrainer(Trainer):
@@ -50,7 +25,7 @@ class LLMTrainer(Trainer):
     - validation by teacher-forced loss on ``valid_sample_num`` seeded validation samples (``llm_valid_by: loss``,
       cheap) or by RecBole's full-ranking ``valid_metric`` on every validation user (``llm_valid_by: ranking``);
     - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test;
-    - after every validated epoch and every stage the run's resumable state is saved (see ``checkpoint``), and
+    - after every validated epoch and every stage the run's resumable state is saved (``checkpoint.RunState``), and
       ``resume: True`` continues the newest interrupted run of the model in ``checkpoint_dir`` from there.
     """
 
@@ -63,7 +38,8 @@ class LLMTrainer(Trainer):
             self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
         self.stage = "train"
         self.micro_batch_size: int | None = None  # set when a batch did not fit in GPU memory
-        self.run_state = self._new_or_resumed_run()
+        self.run_state = RunState.start(config, self.saved_model_file, self.logger)
+        self.saved_model_file = self.run_state.saved_model_file  # a resumed run keeps its own file names
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
         self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
         self._validation_rows = None
@@ -74,6 +50,7 @@ class LLMTrainer(Trainer):
         return super()._build_optimizer(**kwargs)
 
     def _build_lr_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        # SOFT's code: constant learning rate after a linear warm-up
         warmup = max(1, self.config["warmup_steps"])
         return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
 
@@ -92,7 +69,7 @@ class LLMTrainer(Trainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         """RecBole's fit for the current stage, resumable: the state is saved after every validated epoch."""
         train_data = self.training_samples(train_data)
-        progress = self.run_state["stages"].get(self.stage)
+        progress = self.run_state.progress(self.stage)
         if progress is not None:
             self._restore_progress(progress, train_data)
             if self._stage_finished(progress):
@@ -106,50 +83,28 @@ class LLMTrainer(Trainer):
                 callback_fn(epoch_idx, valid_score)
 
         result = super().fit(train_data, valid_data, verbose, saved, show_progress, save_progress)
-        last_epoch = self.run_state["stages"].get(self.stage, {}).get("epoch", self.epochs - 1)
+        last_epoch = (self.run_state.progress(self.stage) or {}).get("epoch", self.epochs - 1)
         self._save_progress(train_data, last_epoch, finished=True)
         return result
 
-    # resuming
-    def _new_or_resumed_run(self) -> dict:
-        """A fresh run state, or with ``resume`` the newest interrupted run's, whose file names this run adopts."""
-        settings = run_settings(self.config)
-        previous = latest_resume_file(self.config["checkpoint_dir"], self.config["model"]) if self.config["resume"] else None
-        if previous is None:
-            if self.config["resume"]:
-                self.logger.info(f"resume: no earlier {self.config['model']} run in {self.config['checkpoint_dir']}; starting a new one")
-            state = {"settings": settings, "stages": {}}
-            atomic_save(state, resume_file(self.saved_model_file))  # so that a run killed in its first epoch is found
-            return state
-        state = load_state(previous)
-        differences = setting_differences(state["settings"], settings)
-        if differences:
-            raise ValueError(
-                f"Cannot resume {previous}: it ran with other settings ({'; '.join(differences)}). Resume with the "
-                f"settings it had, or set resume=False to start a new run."
-            )
-        self.saved_model_file = str(previous)[: -len(RESUME_SUFFIX)] + ".pth"
-        stages = [f"{stage} epoch {progress['epoch']}" for stage, progress in state["stages"].items()]
-        self.logger.info(set_color("Resuming", "green") + f" {previous}; saved progress: {', '.join(stages) or 'none'}")
-        return state
-
+    # resuming: what a stage needs to continue exactly where it was
     def _stage_finished(self, progress: dict) -> bool:
         return progress["finished"] or progress["epoch"] + 1 >= self.epochs or progress["cur_step"] > self.stopping_step
 
     def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
-        self.run_state["stages"][self.stage] = {
+        adapter = get_peft_model_state_dict(self.model.llm)
+        self.run_state.record(self.stage, {
             "finished": finished,
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": self.best_valid_score,
             "best_valid_result": self.best_valid_result,
-            "adapter": {name: tensor.detach().cpu().clone() for name, tensor in get_peft_model_state_dict(self.model.llm).items()},
+            "adapter": {name: tensor.detach().cpu().clone() for name, tensor in adapter.items()},
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict(),
             "random": random_states(train_data.generator),
             "trainer": self.resumable_state(),
-        }
-        atomic_save(self.run_state, resume_file(self.saved_model_file))
+        })
 
     def _restore_progress(self, progress: dict, train_data) -> None:
         set_peft_model_state_dict(self.model.llm, progress["adapter"])
@@ -167,8 +122,10 @@ class LLMTrainer(Trainer):
     def restore_resumable_state(self, state: dict) -> None:
         """Inverse of ``resumable_state``."""
 
+    # one epoch
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        """Mean loss per batch over the epoch."""
+        """Mean loss per batch over the epoch; ``loss_func`` defaults to the model's (for BIGRec: the causal-LM
+        cross-entropy of the real next title, prompt tokens masked)."""
         self.model.train()
         loss_func = loss_func or self.model.calculate_loss
         batches = (
@@ -180,7 +137,9 @@ class LLMTrainer(Trainer):
         total = 0.0
         self.optimizer.zero_grad()
         for step, interaction in enumerate(batches, start=1):
-            loss = self._forward_backward(loss_func, interaction, trainable)
+            loss, self.micro_batch_size = backward_in_micro_batches(
+                lambda part, share: self._backward(loss_func, part, share), interaction, trainable, self.micro_batch_size
+            )
             total += loss
             if step % self.accumulation_steps == 0 or step == len(train_data):
                 if self.clip_grad_norm:
@@ -192,25 +151,8 @@ class LLMTrainer(Trainer):
                 batches.set_postfix(loss=f"{loss:.4f}")
         return total / max(1, len(train_data))
 
-    def _forward_backward(self, loss_func, interaction, trainable: list[torch.nn.Parameter]) -> float:
-        """Gradients of the batch's loss, accumulated into ``.grad``; the batch's loss is returned.
-
-        On CUDA out-of-memory the gradients of this batch are discarded and the batch is split into micro-batches of
-        half the size (weighted by their share of rows), which later batches keep using.
-        """
-        rows = len(interaction)
-        before = [None if p.grad is None else p.grad.clone() for p in trainable]
-        while True:
-            size = min(self.micro_batch_size or rows, rows)
-            parts = [interaction] if size == rows else [interaction[index] for index in batch_indices(rows, size)]
-            try:
-                return sum(self._micro_batch_backward(loss_func, part, len(part) / rows) for part in parts)
-            except torch.cuda.OutOfMemoryError:
-                for parameter, grad in zip(trainable, before):
-                    parameter.grad = grad
-                self.micro_batch_size = halved(size, "in a training step")
-
-    def _micro_batch_backward(self, loss_func, interaction, share: float) -> float:
+    def _backward(self, loss_func, interaction, share: float) -> float:
+        """Accumulate the gradient of ``share`` of the batch's loss; returns that share of the loss."""
         with self._autocast():
             loss = loss_func(interaction.to(self.device))
         self._check_nan(loss)
@@ -221,25 +163,16 @@ class LLMTrainer(Trainer):
         if not self.validate_by_loss:
             return super()._valid_epoch(valid_data, show_progress)
         if self._validation_rows is None:
-            self._validation_rows = seeded_rows(
-                valid_data._dataset, self.config["valid_sample_num"], self.config["seed"]
-            )
+            self._validation_rows = seeded_rows(valid_data._dataset, self.config["valid_sample_num"], self.config["seed"])
         with self._autocast():
             loss = self.model.validation_loss(self._validation_rows, self.config["eval_batch_size"])
         return loss, {"valid_loss": round(loss, self.config["metric_decimal_place"])}
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        """Write the adapter to a side folder, then swap it in: a kill during a save leaves the last one intact."""
+        """The best adapter so far, as a PEFT folder swapped in atomically (RecBole would pickle the whole model)."""
         target = Path(kwargs.pop("saved_model_file", self.adapter_dir))
-        partial, previous = target.with_name(target.name + ".partial"), target.with_name(target.name + ".previous")
-        shutil.rmtree(partial, ignore_errors=True)
-        self.model.save_adapter(partial)
         state = {"epoch": epoch, "best_valid_score": self.best_valid_score, "model": self.config["model"]}
-        (partial / "trainer_state.json").write_text(json.dumps(state, default=float))
-        if target.exists():
-            target.rename(previous)
-        partial.rename(target)
-        shutil.rmtree(previous, ignore_errors=True)
+        save_adapter_folder(self.model.save_adapter, target, state)
         if verbose:
             self.logger.info(set_color("Saving current adapter", "blue") + f": {target}")
 
@@ -248,20 +181,5 @@ class LLMTrainer(Trainer):
             folder = Path(model_file or self.adapter_dir)
             self.model.load_adapter(folder)
             self.logger.info(f"Loading the best adapter from {folder}")
-        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
-        return with_pairwise_auc(result, self.model, eval_data, self.config)
-
-
-class ICLTrainer(Trainer):
-    """The untuned LLM needs no training: ``fit`` does nothing and ``evaluate`` scores the model as it is."""
-
-    def _build_optimizer(self, **kwargs):
-        return None
-
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        self.logger.info(f"{self.config['model']} is not trained: the untuned LLM is prompted in context.")
-        return None, None
-
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
         return with_pairwise_auc(result, self.model, eval_data, self.config)

@@ -103,3 +103,14 @@ def test_a_suite_that_cannot_run_fails_before_any_training(tmp_path, data_root, 
     with pytest.raises(SuiteError, match=message):
         run_suite(tiny_suite(tmp_path, data_root, "  Pop: {}\n" + models), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_plans_and_results_hold_paths_relative_to_the_results_folder(tmp_path, data_root):
+    out = run_suite(tiny_suite(tmp_path, data_root, "  Pop: {}\n"), tmp_path / "out")
+    run_folder = out / "runs" / "Pop" / "seed-2020"
+    plan = json.loads((run_folder / "plan.json").read_text())
+    result_text = (run_folder / "result.json").read_text()
+    result = json.loads(result_text)
+    assert plan["config"]["checkpoint_dir"] == "runs/Pop/seed-2020"
+    assert result["result_file"].startswith("runs/Pop/seed-2020/Pop-") and (out / result["result_file"]).is_file()
+    assert str(out.resolve()) not in result_text and str(out.resolve()) not in (out / "environment.json").read_text()

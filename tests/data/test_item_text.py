@@ -5,7 +5,6 @@ from recbole.data import create_dataset
 
 from recbole_soft.config import Config
 from recbole_soft.data import load_item_titles
-from tests.conftest import PROTOCOL
 
 
 def _dataset(tmp_path, rows: list[str], **settings):
@@ -18,8 +17,7 @@ def _dataset(tmp_path, rows: list[str], **settings):
     config = Config(
         model="BIGRec",
         dataset="shop",
-        config_file_list=[PROTOCOL],
-        config_dict={"data_path": str(tmp_path), "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, **settings},
+                config_dict={"data_path": str(tmp_path), "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, **settings},
     )
     return config, create_dataset(config)
 

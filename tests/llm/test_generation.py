@@ -1,7 +1,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from recbole_soft.llm.generation import TitleTrie, generate_titles
+from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.likelihood import target_ids
 
 TITLES = ["Heat", "Heat Wave", "The Big Sleep (1946)", "Toy Story"]
@@ -21,7 +21,7 @@ def test_constrained_decoding_makes_even_a_random_model_answer_real_titles(tiny_
     trie = TitleTrie.from_titles(tokenizer, TITLES)
     prompts = [f"User {i} watched some films. Next:" for i in range(5)]
     for beams in (1, 3):
-        answers = generate_titles(model, tokenizer, prompts, beams, max_new_tokens=16, batch_size=2, trie=trie)
+        answers = TitleGenerator(model, tokenizer, batch_size=2).generate(prompts, Decoding(beams, 16, trie=trie))
         assert len(answers) == len(prompts)
         assert set(answers) <= set(TITLES)
 
@@ -29,6 +29,6 @@ def test_constrained_decoding_makes_even_a_random_model_answer_real_titles(tiny_
 def test_unconstrained_generation_stops_at_the_token_budget(tiny_llm):
     tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
     model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
-    [answer] = generate_titles(model, tokenizer, ["Next:"], 2, max_new_tokens=3, batch_size=1)
+    [answer] = TitleGenerator(model, tokenizer, batch_size=1).generate(["Next:"], Decoding(2, max_new_tokens=3))
     assert len(tokenizer(answer, add_special_tokens=False).input_ids) <= 3 + 1  # decoding may merge or split a token
     assert target_ids(tokenizer, "Heat")[-1] == tokenizer.eos_token_id

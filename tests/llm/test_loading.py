@@ -9,7 +9,7 @@ from recbole_soft.llm.loading import (
     resolve_quantization,
 )
 from recbole_soft.llm.prompts import PromptBuilder
-from recbole_soft.llm.generation import generate_titles
+from recbole_soft.llm.generation import Decoding, TitleGenerator
 
 CPU = torch.device("cpu")
 
@@ -80,5 +80,5 @@ def test_the_embedded_llm_loads_and_answers(embedded_llm_folder):
         [{"role": "user", "content": "What is the capital of France?"}], tokenize=False, add_generation_prompt=True
     )
     assert builder.uses_chat_template
-    [answer] = generate_titles(model, tokenizer, [prompt], num_beams=1, max_new_tokens=12, batch_size=1)
+    [answer] = TitleGenerator(model, tokenizer, batch_size=1).generate([prompt], Decoding(1, max_new_tokens=12))
     assert "Paris" in answer

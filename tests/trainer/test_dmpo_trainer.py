@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from recbole_soft.data import cap_train_data
-from recbole_soft.trainer import DMPOTrainer
+from recbole_soft.trainer.dmpo_trainer import DMPOTrainer
 
 
 @pytest.mark.parametrize("sampler", ["uniform", "popularity", "hard"])
@@ -33,7 +33,6 @@ def test_dmpo_trains_against_a_frozen_reference_from_the_sft_adapter(build, samp
 
 def test_pairwise_auc_is_reported_for_any_llm_model_when_asked(llm_config):
     from recbole_soft import run_recbole_soft
-    from tests.conftest import PROTOCOL
 
-    result = run_recbole_soft("ICL", "tiny", [PROTOCOL], {**llm_config, "pairwise_auc_negatives": 2})
+    result = run_recbole_soft("ICL", "tiny", config_dict={**llm_config, "pairwise_auc_negatives": 2})
     assert 0.0 <= result["test_result"]["pairwise_auc"] <= 1.0

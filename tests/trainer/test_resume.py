@@ -9,13 +9,14 @@ import torch
 
 from recbole_soft import run_recbole_soft
 from recbole_soft.trainer.checkpoint import atomic_save, load_state
-from tests.conftest import PROTOCOL, REPOSITORY
+from tests.conftest import REPOSITORY
 
 # Runs one model on the tiny dataset; with a kill point, the process SIGKILLs itself there (no hook in the package).
 DRIVER = """
 import json, os, signal, sys
 from recbole_soft import run_recbole_soft
-from recbole_soft.trainer import LLMTrainer, SOFTTrainer
+from recbole_soft.trainer.llm_trainer import LLMTrainer
+from recbole_soft.trainer.distillation import SelfDistillation
 
 settings, kill_at = json.loads(sys.argv[1]), sys.argv[2]
 
@@ -30,17 +31,17 @@ if kill_at.startswith("epoch:"):
     _, stage, epoch = kill_at.split(":")
     LLMTrainer._train_epoch = kill_when(LLMTrainer._train_epoch, lambda self, data, index, *rest: (self.stage, index) == (stage, int(epoch)))
 elif kill_at == "distillation":
-    SOFTTrainer._generate_with_progress = kill_when(SOFTTrainer._generate_with_progress, lambda self, *args: True)
+    SelfDistillation._distil = kill_when(SelfDistillation._distil, lambda self, *args: True)
 elif kill_at == "test":
     LLMTrainer.evaluate = kill_when(LLMTrainer.evaluate, lambda self, *args: True)
-result = run_recbole_soft(settings.pop("model"), "tiny", [sys.argv[3]], settings)
+result = run_recbole_soft(settings.pop("model"), "tiny", config_dict=settings)
 print("RESULT " + json.dumps({"test": result["test_result"], "valid": result["best_valid_score"]}))
 """
 
 
 def run_driver(settings: dict, kill_at: str = "never") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(settings), kill_at, PROTOCOL],
+        [sys.executable, "-c", DRIVER, json.dumps(settings), kill_at],
         capture_output=True, text=True, cwd=REPOSITORY,
     )
 
@@ -91,13 +92,13 @@ def test_a_killed_run_resumes_to_the_same_metrics(model, kill_at, llm_config, un
 
 
 def test_resuming_with_other_settings_is_refused(llm_config):
-    run_recbole_soft("BIGRec", "tiny", [PROTOCOL], llm_config)
+    run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
     with pytest.raises(ValueError, match=r"Cannot resume .*BIGRec-.*resume.pt: it ran with other settings \(learning_rate: 0.01 -> 0.02\)"):
-        run_recbole_soft("BIGRec", "tiny", [PROTOCOL], {**llm_config, "learning_rate": 0.02, "resume": True})
+        run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "learning_rate": 0.02, "resume": True})
 
 
 def test_resume_without_an_earlier_run_starts_a_new_one(llm_config):
-    result = run_recbole_soft("BIGRec", "tiny", [PROTOCOL], {**llm_config, "resume": True})
+    result = run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "resume": True})
     assert {"hit@10", "ndcg@10"} <= set(result["test_result"])
 
 

@@ -6,7 +6,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from recbole_soft import run_recbole_soft
-from tests.conftest import PROTOCOL
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def _distilled(result) -> list[dict]:
 
 
 def test_the_three_stages_run_in_order_and_write_the_curve(soft_config):
-    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], soft_config)
+    result = run_recbole_soft("SOFT", "tiny", config_dict=soft_config)
     assert list(result["stage_times_s"]) == ["sft", "distill", "curriculum"]
     curve = result["curriculum_curve"]
     assert [row["epoch"] for row in curve] == [0, 1, 2]
@@ -38,7 +37,7 @@ def test_the_three_stages_run_in_order_and_write_the_curve(soft_config):
 
 
 def test_distilled_targets_are_the_sft_models_own_answers_to_its_training_prompts(soft_config, build):
-    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], soft_config)
+    result = run_recbole_soft("SOFT", "tiny", config_dict=soft_config)
     records = _distilled(result)
     assert len(records) == soft_config["train_sample_num"]
     *_, model = build("SOFT", **soft_config)
@@ -51,12 +50,13 @@ def test_distilled_targets_are_the_sft_models_own_answers_to_its_training_prompt
 
 def test_the_distilled_set_is_reused_for_the_same_adapter_and_rebuilt_for_another(soft_config, tmp_path):
     settings = {**soft_config, "distill_dir": str(tmp_path / "distilled"), "curriculum_epochs": 1}
-    first = run_recbole_soft("SOFT", "tiny", [PROTOCOL], settings)
+    first = run_recbole_soft("SOFT", "tiny", config_dict=settings)
     cached = Path(first["distillation"]["file"])
     stamp = cached.stat().st_mtime_ns
 
-    reused = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**settings, "sft_adapter_path": str(_sft_adapter(first))})
-    assert "distillation" not in reused and cached.stat().st_mtime_ns == stamp
+    reused = run_recbole_soft("SOFT", "tiny", config_dict={**settings, "sft_adapter_path": str(_sft_adapter(first))})
+    assert not first["distillation"]["reused"] and reused["distillation"]["reused"]
+    assert Path(reused["distillation"]["file"]) == cached and cached.stat().st_mtime_ns == stamp
     assert list(cached.parent.glob("*.jsonl")) == [cached]
 
     changed = tmp_path / "changed-adapter"
@@ -64,12 +64,12 @@ def test_the_distilled_set_is_reused_for_the_same_adapter_and_rebuilt_for_anothe
     (changed / "adapter_config.json").write_text((_sft_adapter(first) / "adapter_config.json").read_text())
     weights = load_file(_sft_adapter(first) / "adapter_model.safetensors")
     save_file({name: tensor + 0.5 for name, tensor in weights.items()}, changed / "adapter_model.safetensors")
-    rebuilt = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**settings, "sft_adapter_path": str(changed)})
+    rebuilt = run_recbole_soft("SOFT", "tiny", config_dict={**settings, "sft_adapter_path": str(changed)})
     assert Path(rebuilt["distillation"]["file"]) != cached and cached.is_file()
 
 
 def test_without_self_adaptation_every_epoch_trains_on_distilled_targets_only(soft_config):
-    result = run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**soft_config, "curriculum": "none"})
+    result = run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "curriculum": "none"})
     assert [row["lambda"] for row in result["curriculum_curve"][1:]] == [1.0, 1.0]
 
 
@@ -79,4 +79,4 @@ def test_an_sft_adapter_from_another_base_model_is_refused(soft_config, tmp_path
     (foreign / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/models/other-llm"}))
     save_file({"x": torch.zeros(1)}, foreign / "adapter_model.safetensors")
     with pytest.raises(ValueError, match="trained on /models/other-llm.*Use the same llm_path"):
-        run_recbole_soft("SOFT", "tiny", [PROTOCOL], {**soft_config, "sft_adapter_path": str(foreign)})
+        run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "sft_adapter_path": str(foreign)})

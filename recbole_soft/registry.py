@@ -1,0 +1,81 @@
+"""The one registry of plugin models: name -> model class and trainer class.
+
+Adding a model touches this table and its yaml (``recbole_soft/properties/model/<Class>.yaml``); a model defined
+outside the package is added with ``register_model``. Classes are named by import path and imported on first
+use, so looking a name up (e.g. to check a suite file) loads no LLM library. Names that are not plugin models
+fall through to RecBole's own models (RecBole-GNN's ``get_model``/``get_trainer`` idea).
+"""
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PluginModel:
+    model: str | type  # "package.module:Class", or the class itself
+    trainer: str | type
+    defaults: Path | None = None  # a yaml of the model's own defaults, for a model defined outside the package
+
+
+_MODELS: dict[str, PluginModel] = {
+    "BIGRec": PluginModel("recbole_soft.model.bigrec:BIGRec", "recbole_soft.trainer.llm_trainer:LLMTrainer"),
+    "ICL": PluginModel("recbole_soft.model.icl:ICL", "recbole_soft.trainer.icl_trainer:ICLTrainer"),
+    "SOFT": PluginModel("recbole_soft.model.soft:SOFT", "recbole_soft.trainer.soft_trainer:SOFTTrainer"),
+    "DMPO": PluginModel("recbole_soft.model.dmpo:DMPO", "recbole_soft.trainer.dmpo_trainer:DMPOTrainer"),
+}
+
+
+def register_model(name: str, model: str | type, trainer: str | type, defaults: str | Path | None = None) -> None:
+    """Make ``name`` runnable everywhere (quick start, command line, suites) with this model and trainer class.
+
+    ``defaults`` is a yaml of the model's own settings, loaded after those of the package classes it inherits
+    from (a model inside the package keeps its yaml in ``recbole_soft/properties/model/<Class>.yaml`` instead).
+    """
+    _MODELS[name] = PluginModel(model, trainer, Path(defaults) if defaults is not None else None)
+
+
+def defaults_file(name: str) -> Path | None:
+    """The yaml given with ``register_model`` for ``name``, if any."""
+    return _MODELS[name].defaults if name in _MODELS else None
+
+
+def plugin_models() -> list[str]:
+    return list(_MODELS)
+
+
+def is_plugin_model(name: str) -> bool:
+    return name in _MODELS
+
+
+def get_model(name: str) -> type:
+    """The model class called ``name``: a plugin model or any RecBole model."""
+    if name in _MODELS:
+        return _resolve(_MODELS[name].model)
+    from recbole_soft import compat
+
+    compat.apply()  # recbole's model lookup imports its Config, which needs numpy aliases
+    from recbole.utils import get_model as get_recbole_model
+
+    try:
+        return get_recbole_model(name)
+    except (ValueError, ModuleNotFoundError):  # RecBole's last resort imports its lightgbm/xgboost wrappers
+        raise ValueError(
+            f"Unknown model '{name}'. Plugin models: {', '.join(_MODELS)}; RecBole models by their class name, "
+            f"e.g. SASRec, GRU4Rec, BERT4Rec, Pop (names are case-sensitive)."
+        ) from None
+
+
+def get_trainer(model_type, name: str) -> type:
+    """The trainer class for ``name``: the plugin's for its models, RecBole's otherwise."""
+    if name in _MODELS:
+        return _resolve(_MODELS[name].trainer)
+    from recbole.utils import get_trainer as get_recbole_trainer
+
+    return get_recbole_trainer(model_type, name)
+
+
+def _resolve(target: str | type) -> type:
+    if isinstance(target, type):
+        return target
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,85 @@
+"""What every plugin setting may be: the allowed choices and a check per value, with no heavy imports.
+
+The settings layer is used first in a run (when the Config is built, before data or models load), so it owns the
+choices; the modules that act on a setting (loading, grounding, negatives, curriculum, trainer) import them from here.
+"""
+from collections.abc import Callable
+
+QUANTIZATIONS = ("auto", "nf4", "int8", "none")
+POOLINGS = ("last", "mean")
+SAMPLERS = ("uniform", "popularity", "hard")
+SCHEDULES = ("adaptive", "none", "linear")
+VALIDATIONS = ("loss", "ranking")
+
+Check = Callable[[object], bool]
+
+
+def number(minimum: float, *, integer: bool = False, strict: bool = False, below: float | None = None) -> Check:
+    """A check for a (bool-free) number >= minimum (> with ``strict``), an integer if asked, < ``below`` if given."""
+    kinds = int if integer else (int, float)
+
+    def check(value) -> bool:
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            return False
+        above = value > minimum if strict else value >= minimum
+        return above and (below is None or value < below)
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    return lambda value: value is None or check(value)
+
+
+def one_of(choices: tuple[str, ...]) -> tuple[Check, str]:
+    return (lambda value: value in choices), f"one of {', '.join(choices)}"
+
+
+_positive_int = number(1, integer=True)
+_non_negative_int = number(0, integer=True)
+_non_negative_number = number(0)
+
+# plugin key -> (check, what a valid value is); checked only when the key is set
+VALUE_RULES: dict[str, tuple[Check, str]] = {
+    "history_len": (_positive_int, "a positive integer"),
+    "num_beams": (_positive_int, "an integer >= 1"),
+    "max_new_tokens": (_positive_int, "a positive integer"),
+    "generation_batch_size": (_positive_int, "a positive integer"),
+    "embedding_batch_size": (_positive_int, "a positive integer"),
+    "lora_r": (_positive_int, "a positive integer"),
+    "lora_alpha": (_non_negative_number, "a number >= 0"),
+    "lora_dropout": (number(0, below=1), "a number in [0, 1)"),
+    "gradient_accumulation_steps": (_positive_int, "a positive integer"),
+    "warmup_steps": (_non_negative_int, "an integer >= 0"),
+    "train_sample_num": (optional(_positive_int), "a positive integer, or ~ for all samples"),
+    "valid_sample_num": (optional(_positive_int), "a positive integer, or ~ for all validation users"),
+    "icl_demo_num": (_non_negative_int, "an integer >= 0"),
+    "curriculum_alpha": (_non_negative_number, "a number >= 0 (the paper tunes it over 100, 10, 1, 0.1)"),
+    "curriculum_epochs": (_positive_int, "a positive integer"),
+    "curriculum_probe_num": (_positive_int, "a positive integer"),
+    "distill_num_beams": (_positive_int, "an integer >= 1"),
+    "dmpo_neg_num": (_positive_int, "a positive integer (the paper: up to 5)"),
+    "dmpo_neg_sampler": one_of(SAMPLERS),
+    "dmpo_beta": (number(0, strict=True), "a number > 0 (the paper: 0.1)"),
+    "dmpo_gamma": (_non_negative_number, "a number >= 0"),
+    "dmpo_epochs": (_positive_int, "a positive integer"),
+    "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
+    "quantization": one_of(QUANTIZATIONS),
+    "grounding_pooling": one_of(POOLINGS),
+    "resume": (lambda value: isinstance(value, bool), "True or False"),
+    "llm_valid_by": one_of(VALIDATIONS),
+    "curriculum": one_of(SCHEDULES),
+}
+
+
+def check_values(settings: dict) -> None:
+    """Raise ``ValueError`` naming the first setting whose value is not allowed, and what it must be."""
+    for key, (is_valid, expected) in VALUE_RULES.items():
+        if key in settings and not is_valid(settings[key]):
+            raise ValueError(f"{key}={settings[key]!r} is invalid: it must be {expected}.")
+    history, kept = settings.get("history_len"), settings.get("MAX_ITEM_LIST_LENGTH")
+    if history is not None and kept is not None and history > kept:
+        raise ValueError(
+            f"history_len={history} is longer than the MAX_ITEM_LIST_LENGTH={kept} items RecBole keeps per user: "
+            f"lower history_len or raise MAX_ITEM_LIST_LENGTH."
+        )
