@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--users", type=int, default=64, help="test users scored per decoding setting")
     parser.add_argument("--train_batches", type=int, default=8)
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam widths of the one answer that K = 0 grounds")
+    parser.add_argument("--ranking_beams", type=int, nargs="*", default=[10], help="K of the top-K trie beam ranking")
     parser.add_argument("--llm_path", default=None)
     parser.add_argument("--out", default=None, help="JSON file for the figures")
     args = parser.parse_args()
@@ -73,10 +74,15 @@ def main() -> None:
     figures["train_samples_per_s"] = train_speed(model, train_data, args.train_batches)
     model.eval()
     users = first_users(test_data, args.users).to(model.device)
+    model.ranking_beams = 0
     for beams in args.beams:
         model.decoding = replace(model.decoding, num_beams=beams)
         _, seconds = timed(lambda: model.full_sort_predict(users))
         figures[f"score_users_per_s_beams{beams}"] = len(users) / seconds
+    for k in args.ranking_beams:
+        model.ranking_beams = k
+        _, seconds = timed(lambda: model.full_sort_predict(users))
+        figures[f"score_users_per_s_ranking_beams{k}"] = len(users) / seconds
     figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():
         figures["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20

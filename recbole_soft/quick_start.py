@@ -10,8 +10,10 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_soft.compat import FIXED_MODELS
 from recbole_soft.config import Config
 from recbole_soft.data import require_dataset_files, require_item_text_field
+from recbole_soft.data.history import align_history_masking
 from recbole_soft.registry import get_model, get_trainer, is_plugin_model
 
 
@@ -40,11 +42,14 @@ def run_recbole_soft(
     dataset = create_dataset(config)
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    align_history_masking(config, dataset, valid_data, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     _reset_peak_gpu_memory()
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
+    if config["model"] in FIXED_MODELS:
+        logger.info(set_color("compat", "yellow") + f": {FIXED_MODELS[config['model']]}")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     start = perf_counter()

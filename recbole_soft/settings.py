@@ -10,6 +10,8 @@ POOLINGS = ("last", "mean")
 SAMPLERS = ("uniform", "popularity", "hard")
 SCHEDULES = ("adaptive", "none", "linear")
 VALIDATIONS = ("loss", "ranking")
+TITLE_NORMALIZATIONS = ("none", "article_first")
+PRIORS = ("none", "popularity", "model")
 
 Check = Callable[[object], bool]
 
@@ -43,6 +45,7 @@ _non_negative_number = number(0)
 VALUE_RULES: dict[str, tuple[Check, str]] = {
     "history_len": (_positive_int, "a positive integer"),
     "num_beams": (_positive_int, "an integer >= 1"),
+    "ranking_beams": (_non_negative_int, "an integer >= 0 (0 = rank by grounding one answer)"),
     "max_new_tokens": (_positive_int, "a positive integer"),
     "generation_batch_size": (_positive_int, "a positive integer"),
     "embedding_batch_size": (_positive_int, "a positive integer"),
@@ -57,6 +60,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "curriculum_alpha": (_non_negative_number, "a number >= 0 (the paper tunes it over 100, 10, 1, 0.1)"),
     "curriculum_epochs": (_positive_int, "a positive integer"),
     "curriculum_probe_num": (_positive_int, "a positive integer"),
+    "curriculum_probe_beams": (_positive_int, "an integer >= 1 (the paper: 4)"),
     "distill_num_beams": (_positive_int, "an integer >= 1"),
     "dmpo_neg_num": (_positive_int, "a positive integer (the paper: up to 5)"),
     "dmpo_neg_sampler": one_of(SAMPLERS),
@@ -67,8 +71,12 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "quantization": one_of(QUANTIZATIONS),
     "grounding_pooling": one_of(POOLINGS),
     "resume": (lambda value: isinstance(value, bool), "True or False"),
+    "exclude_history": (lambda value: isinstance(value, bool), "True or False"),
     "llm_valid_by": one_of(VALIDATIONS),
     "curriculum": one_of(SCHEDULES),
+    "title_normalization": one_of(TITLE_NORMALIZATIONS),
+    "prior": one_of(PRIORS),
+    "prior_gamma": (lambda value: value == "auto" or _non_negative_number(value), "a number >= 0, or auto"),
 }
 
 

@@ -1,6 +1,9 @@
 import numpy as np
+import torch
 
-import recbole_soft  # noqa: F401
+from recbole_soft import compat
+
+compat.apply()
 
 
 def test_numpy_aliases_that_recbole_config_reads_exist():
@@ -27,3 +30,19 @@ def test_the_project_never_imports_recbole_quick_start():
     import sys
 
     assert "recbole.quick_start" not in sys.modules
+
+
+def test_pop_counts_every_interaction_of_a_batch_that_repeats_an_item(data_root):
+    from recbole.data import create_dataset
+    from recbole.data.interaction import Interaction
+    from recbole.model.general_recommender.pop import Pop
+
+    from recbole_soft.config import Config
+
+    settings = {"data_path": str(data_root), "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "state": "WARNING"}
+    config = Config(model="Pop", dataset="tiny", config_dict=settings, command_line=False)
+    model = Pop(config, create_dataset(config))
+    model.calculate_loss(Interaction({"item_id": torch.tensor([3, 3, 3, 5])}))
+    model.calculate_loss(Interaction({"item_id": torch.tensor([5, 3])}))
+    assert model.item_cnt[[3, 5, 4], 0].tolist() == [4, 2, 0]
+    assert model.max_cnt.item() == 4

@@ -75,6 +75,8 @@ def check_runs(runs: list[Run], force: bool) -> None:
     from recbole_soft.config import Config
     from recbole_soft.quick_start import check_inputs
 
+    if len({excludes_history(run.plan) for run in runs}) > 1:
+        raise SuiteError("exclude_history must be the same for every model of a suite: one table, one protocol.")
     checked = set()
     for run in runs:
         if run.label not in checked:
@@ -91,6 +93,11 @@ def check_runs(runs: list[Run], force: bool) -> None:
                 f"{run.result_file} was made with other settings than the suite now asks for ({', '.join(changed)}). "
                 f"Rerun it with --force, or write to another --out."
             )
+
+
+def excludes_history(plan: dict) -> bool:
+    """Whether the run masks each user's earlier items (the protocol's default is not to)."""
+    return bool(plan["config"].get("exclude_history", False))
 
 
 def _comparable(plan: dict) -> dict:
@@ -161,7 +168,8 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
             by_label.setdefault(run.label, {})[run.seed] = result
     plans = {run.label: run.plan for run in runs}
     rows = [summarise(label, plans[label]["model"], results) for label, results in by_label.items()]
-    title = f"{suite.name}: {suite.dataset}, all items ranked, test split"
+    masking = "earlier items excluded" if runs and excludes_history(runs[0].plan) else "earlier items not excluded"
+    title = f"{suite.name}: {suite.dataset}, all items ranked ({masking}), test split"
     paths = write_report(out, title, rows) if rows else []
     described = {
         "suite": os.path.relpath(suite.path, out),

@@ -1,7 +1,11 @@
-"""Raw item titles aligned with RecBole's internal item ids.
+"""Item titles aligned with RecBole's internal item ids, as every LLM model reads and writes them.
 
 RecBole's token_seq parsing splits titles on spaces and is lossy, so titles are read from the item file itself.
+``title_normalization`` then rewrites them once, so that prompts, targets, the decoding trie and grounding all see
+the same text.
 """
+import re
+from collections import defaultdict
 from logging import getLogger
 
 import pandas as pd
@@ -9,8 +13,42 @@ from recbole.config import Config
 from recbole.data.dataset import Dataset
 
 from recbole_soft.data.validation import atomic_file, require_item_text_field
+from recbole_soft.settings import TITLE_NORMALIZATIONS
 
 PADDING_TITLE = ""
+
+# Articles that library catalogues (MovieLens among them) move behind the name: "Godfather, The".
+ARTICLES = ("The", "A", "An", "La", "Le", "Les", "L'", "Il", "Lo", "Gli", "El", "Los", "Las", "Un", "Une",
+            "Der", "Die", "Das", "Det", "Den")
+_TRAILING_ARTICLE = re.compile(r"^(?P<name>.+), (?P<article>" + "|".join(map(re.escape, ARTICLES)) + r")$")
+_TRAILING_PARENTHESES = re.compile(r"^(?P<head>.*?)(?P<groups>(?: \([^()]*\))*)$")
+
+
+def article_first(title: str) -> str:
+    """"Godfather, The" -> "The Godfather", in the name and in each trailing parenthesised part:
+    "Horseman on the Roof, The (Hussard sur le toit, Le)" -> "The Horseman on the Roof (Le Hussard sur le toit)";
+    a year in parentheses is kept as it is.
+
+    Why: a model writes "The Godfather", and decoding constrained to catalogue titles would otherwise snap every
+    answer that starts with "The" onto the few titles whose catalogue form starts with it.
+    """
+    parts = _TRAILING_PARENTHESES.match(title)
+    groups = re.findall(r"\(([^()]*)\)", parts["groups"])
+    return " ".join([_article_to_front(parts["head"]), *(f"({_article_to_front(group)})" for group in groups)])
+
+
+def _article_to_front(text: str) -> str:
+    match = _TRAILING_ARTICLE.match(text)
+    if match is None:
+        return text
+    separator = "" if match["article"].endswith("'") else " "
+    return f"{match['article']}{separator}{match['name']}"
+
+
+def normalize_titles(titles: list[str], rule: str) -> list[str]:
+    if rule not in TITLE_NORMALIZATIONS:
+        raise ValueError(f"title_normalization='{rule}' is not one of {', '.join(TITLE_NORMALIZATIONS)}.")
+    return [article_first(title) for title in titles] if rule == "article_first" else list(titles)
 
 
 def missing_title(token: str) -> str:
@@ -38,7 +76,7 @@ def load_item_titles(config: Config, dataset: Dataset) -> list[str]:
         )
         for i in missing:
             titles[i] = missing_title(id_to_token[i])
-    return titles
+    return [PADDING_TITLE] + normalize_titles(titles[1:], config["title_normalization"])
 
 
 def _read_titles(config: Config, item_field: str, field: str) -> dict[str, str]:
@@ -53,3 +91,11 @@ def _read_titles(config: Config, item_field: str, field: str) -> dict[str, str]:
     )
     frame.columns = [column.split(":")[0] for column in frame.columns]
     return dict(zip(frame[item_field], frame[field].str.strip()))
+
+
+def items_by_title(titles: list[str]) -> dict[str, list[int]]:
+    """Title -> every item id with that title (several items can share one: grounding returns ids, never a title)."""
+    groups = defaultdict(list)
+    for item, title in enumerate(titles):
+        groups[title].append(item)
+    return dict(groups)

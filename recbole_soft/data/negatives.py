@@ -3,10 +3,10 @@
 A negative is never the positive item, never an item with the same title as the positive (the model could not
 prefer one of two identical texts), never the padding item, and the k negatives of a row are distinct.
 """
-from collections import defaultdict
-
 import numpy as np
 import torch
+
+from recbole_soft.data.item_text import items_by_title
 
 
 class NegativeSampler:
@@ -17,7 +17,7 @@ class NegativeSampler:
         self.weights = np.asarray(weights, dtype=np.float64).copy()
         self.weights[0] = 0.0
         self.rng = np.random.default_rng(seed)
-        self.same_title = _items_by_title(titles)
+        self.same_title = items_by_title(titles)
 
     def sample(self, positives: list[int], k: int) -> torch.Tensor:
         """``[len(positives), k]`` item ids."""
@@ -49,16 +49,9 @@ def hard_negatives(scores: torch.Tensor, positives: torch.Tensor, k: int, titles
     """The k best-scored items of each row that are not the positive (nor share its title): ``[rows, k]``."""
     masked = scores.clone().float()
     masked[:, 0] = -np.inf
-    same_title = _items_by_title(titles)
+    same_title = items_by_title(titles)
     for row, positive in enumerate(positives.tolist()):
         masked[row, same_title[titles[positive]]] = -np.inf
     if k > int(torch.isfinite(masked).sum(dim=1).min()):
         raise ValueError(f"dmpo_neg_num={k} is larger than the number of items that can be a negative. Lower it.")
     return masked.topk(k, dim=1).indices.cpu()
-
-
-def _items_by_title(titles: list[str]) -> dict[str, list[int]]:
-    groups = defaultdict(list)
-    for item, title in enumerate(titles):
-        groups[title].append(item)
-    return groups

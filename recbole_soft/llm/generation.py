@@ -8,28 +8,46 @@ from recbole_soft.llm.likelihood import prompt_ids, target_ids
 from recbole_soft.llm.memory import in_batches
 
 
+class _Node:
+    __slots__ = ("children", "title", "_tokens")
+
+    def __init__(self):
+        self.children: dict[int, "_Node"] = {}
+        self.title: str | None = None  # set on the node reached by a whole title and its end-of-sequence token
+        self._tokens: torch.Tensor | None = None
+
+    def tokens(self) -> torch.Tensor:
+        """The children's token ids as a tensor (built once: beam search asks for it at every step)."""
+        if self._tokens is None:
+            self._tokens = torch.tensor(list(self.children), dtype=torch.long)
+        return self._tokens
+
+
 class TitleTrie:
     """Prefix tree over the token sequences of every item title (each ending in end-of-sequence)."""
 
-    def __init__(self, sequences: list[list[int]]):
-        self.root: dict = {}
-        for sequence in sequences:
+    def __init__(self, sequences: list[list[int]], titles: list[str] | None = None):
+        self.root = _Node()
+        for index, sequence in enumerate(sequences):
             node = self.root
             for token in sequence:
-                node = node.setdefault(token, {})
+                node = node.children.setdefault(token, _Node())
+            if titles is not None:
+                node.title = titles[index]
 
     @classmethod
     def from_titles(cls, tokenizer: PreTrainedTokenizerBase, titles: list[str]) -> "TitleTrie":
-        return cls([target_ids(tokenizer, title) for title in titles if title])
+        distinct = list(dict.fromkeys(title for title in titles if title))
+        return cls([target_ids(tokenizer, title) for title in distinct], distinct)
 
     def next_tokens(self, prefix: list[int]) -> list[int]:
         """Tokens that continue ``prefix`` towards a real title; empty once a title is complete or left."""
         node = self.root
         for token in prefix:
-            node = node.get(token)
+            node = node.children.get(token)
             if node is None:
                 return []
-        return list(node)
+        return list(node.children)
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,20 @@ class TitleGenerator:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
 
     @torch.no_grad()
+    def rank(
+        self, prompts: list[str], trie: TitleTrie, k: int, max_new_tokens: int, show_progress: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first."""
+        ranked, self.batch_size = in_batches(
+            lambda batch: _rank_batch(self.model, self.tokenizer, batch, trie, k, max_new_tokens),
+            prompts,
+            self.batch_size,
+            "ranking titles",
+            show_progress,
+        )
+        return ranked
+
+    @torch.no_grad()
     def generate(self, prompts: list[str], decoding: Decoding, show_progress: bool = False) -> list[str]:
         """The top beam's text for each prompt, stopped at end-of-sequence."""
         titles, self.batch_size = in_batches(
@@ -66,14 +98,21 @@ class TitleGenerator:
         return titles
 
 
-def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[str]:
+def _left_padded(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` and ``attention_mask`` with left padding: every prompt ends where generation starts."""
     encoded = [prompt_ids(tokenizer, prompt) for prompt in prompts]
     width = max(len(ids) for ids in encoded)
     input_ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros_like(input_ids)
-    for row, ids in enumerate(encoded):  # left padding: every prompt ends where generation starts
+    for row, ids in enumerate(encoded):
         input_ids[row, width - len(ids) :] = torch.tensor(ids)
         attention_mask[row, width - len(ids) :] = 1
+    return input_ids, attention_mask
+
+
+def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[str]:
+    input_ids, attention_mask = _left_padded(tokenizer, prompts)
+    width = input_ids.size(1)
     device = next(model.parameters()).device
     constraint = None
     if decoding.trie is not None:
@@ -95,3 +134,80 @@ def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) ->
         pad_token_id=tokenizer.pad_token_id,
     )
     return [text.strip() for text in tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)]
+
+
+@dataclass
+class _Beam:
+    prompt: int  # which prompt of the batch
+    row: int  # its row in the model's last batch (and KV cache)
+    node: _Node
+    score: float  # summed log-probability of the tokens so far
+    token: int = -1  # the token this beam appends at the next step
+
+
+def _rank_batch(model, tokenizer, prompts: list[str], trie: TitleTrie, k: int, max_new_tokens: int):
+    """Beam search of width ``k`` over the title trie, the D3 way: beams are scored by their summed token
+    log-probability (no length normalisation), and a beam that ends a title is a finished, distinct item.
+
+    Each prompt is encoded once and its KV cache is shared by its beams (the library's beam search would encode
+    the prompt once per beam). A prompt stops when it has ``k`` titles and no live beam can beat the worst of them
+    (log-probabilities only fall), or at ``max_new_tokens``.
+    """
+    device = next(model.parameters()).device
+    input_ids, attention_mask = _left_padded(tokenizer, prompts)
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+    output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache, next_position = output.past_key_values, positions[:, -1] + 1
+    log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+    beams = [_Beam(prompt, prompt, trie.root, 0.0) for prompt in range(len(prompts))]
+    finished: list[list[tuple[str, float]]] = [[] for _ in prompts]
+    for _ in range(max_new_tokens):
+        beams = _extend(beams, log_probs.cpu(), finished, k)
+        if not beams:
+            break
+        parents = torch.tensor([beam.row for beam in beams], device=device)
+        tokens = torch.tensor([beam.token for beam in beams], device=device)
+        cache.reorder_cache(parents)
+        attention_mask = torch.cat([attention_mask[parents], attention_mask.new_ones(len(beams), 1)], dim=1)
+        next_position = next_position[parents]
+        output = model(
+            input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position[:, None],
+            past_key_values=cache, use_cache=True,
+        )
+        cache, next_position = output.past_key_values, next_position + 1
+        log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+        for row, beam in enumerate(beams):
+            beam.row = row
+    return [sorted(titles, key=lambda pair: -pair[1]) for titles in finished]
+
+
+def _extend(beams: list[_Beam], log_probs: torch.Tensor, finished: list[list[tuple[str, float]]], k: int) -> list[_Beam]:
+    """The next live beams (each with the ``token`` it appends); titles completed on the way go to ``finished``."""
+    by_prompt: dict[int, list[_Beam]] = {}
+    for beam in beams:
+        by_prompt.setdefault(beam.prompt, []).append(beam)
+    extended = []
+    for prompt, live in by_prompt.items():
+        candidates = []  # (score, beam, child token, child node)
+        for beam in live:
+            tokens = beam.node.tokens()
+            if len(tokens) == 0:
+                continue
+            scores = (beam.score + log_probs[beam.row, tokens]).tolist()
+            candidates += [(score, beam, token, beam.node.children[token]) for score, token in zip(scores, tokens.tolist())]
+        candidates.sort(key=lambda candidate: -candidate[0])
+        titles, kept = finished[prompt], []
+        for score, beam, token, node in candidates:
+            if len(titles) >= k and score <= titles[-1][1]:
+                break  # nothing below can enter the top k: scores only fall as tokens are added
+            if node.title is not None:
+                titles.append((node.title, score))
+                titles.sort(key=lambda pair: -pair[1])
+                del titles[k:]
+            elif len(kept) < k:
+                kept.append(_Beam(prompt, beam.row, node, score, token))
+            if len(kept) >= k and len(titles) >= k:
+                break
+        extended += kept
+    return extended

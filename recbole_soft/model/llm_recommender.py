@@ -12,6 +12,7 @@ from recbole.utils import InputType
 from tqdm import tqdm
 
 from recbole_soft.data import batch_indices, load_item_titles
+from recbole_soft.data.item_text import items_by_title
 from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
@@ -24,14 +25,22 @@ from recbole_soft.llm.loading import (
     resolve_quantization,
 )
 from recbole_soft.llm.prompts import PromptBuilder
+from recbole_soft.model.answers import AnswerLog
+from recbole_soft.model.prior import build_prior, with_prior
+
+# Items the beam search ranked score this plus their log-probability, above every item ranked by distance (<= 0).
+BEAM_RANKED_OFFSET = 1e6
 
 
 class LLMRecommender(SequentialRecommender):
     """A causal LM as a RecBole sequential model.
 
-    ``full_sort_predict`` generates a title for each user's history, embeds it with the frozen base LLM and scores
-    every item by the negative L2 distance to its title's embedding, so RecBole's full-ranking metrics apply
-    unchanged. Subclasses that train (``trains_adapter``) wrap the LLM with a LoRA adapter.
+    ``full_sort_predict`` scores every item for each user's history, so RecBole's full-ranking metrics apply
+    unchanged. With ``ranking_beams`` = K > 0 (and constrained decoding), a beam search over the catalogue's titles
+    gives up to K distinct items, ranked first by their sequence log-probability (D3's ranking); every other item
+    follows by its L2 distance to those titles' embeddings, weighted by the beams' probabilities. With K = 0, the
+    top answer alone is embedded by the frozen base LLM and every item scored by its distance to it (BIGRec's
+    grounding). Subclasses that train (``trains_adapter``) wrap the LLM with a LoRA adapter.
     """
 
     input_type = InputType.POINTWISE
@@ -66,6 +75,11 @@ class LLMRecommender(SequentialRecommender):
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
         self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
         self.generator = TitleGenerator(self.llm, self.tokenizer, config["generation_batch_size"])
+        self.ranking_beams = config["ranking_beams"] if self.trie is not None else 0
+        self.item_ids = items_by_title(self.titles)
+        self.answers = AnswerLog()
+        self.prior = build_prior(config, dataset, self.device)
+        self.prior_gamma = 0.0 if config["prior_gamma"] == "auto" else float(config["prior_gamma"])  # auto: the trainer picks
         self._item_table = None
 
     # prompts and targets
@@ -151,7 +165,42 @@ class LLMRecommender(SequentialRecommender):
         return scores
 
     def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
-        return self.text_scores(self.generate(self.prompts(interaction)))
+        """The LLM's scores of every item, re-weighted by the collaborative prior when there is one (γ > 0)."""
+        scores = self.llm_scores(interaction)
+        if self.prior is None or self.prior_gamma == 0:
+            return scores
+        return with_prior(scores, self.prior.scores(interaction).to(scores.device), self.prior_gamma)
+
+    def llm_scores(self, interaction: Interaction) -> torch.Tensor:
+        """The LLM's own scores of every item, without any prior."""
+        prompts = self.prompts(interaction)
+        if self.ranking_beams:
+            ranked = self.generator.rank(prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens)
+            answers = [titles[0][0] if titles else "" for titles in ranked]
+            scores = self.beam_scores(ranked)
+        else:
+            answers = self.generate(prompts)
+            scores = self.text_scores(answers)
+        self.answers.record(answers, self.item_ids, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return scores
+
+    def beam_scores(self, ranked: list[list[tuple[str, float]]]) -> torch.Tensor:
+        """``[rows, n_items]``: the beams' items by log-probability, then every item by the beams' weighted distance."""
+        table = self.item_table()
+        scores = torch.empty(len(ranked), table.size(0), device=table.device)
+        for row, titles in enumerate(ranked):
+            if not titles:  # no title finished within max_new_tokens: rank by distance to the empty answer
+                scores[row] = self.text_scores([""])[0]
+                continue
+            items = [self.item_ids[title] for title, _ in titles]
+            log_probs = torch.tensor([log_prob for _, log_prob in titles], device=table.device)
+            anchors = table[[ids[0] for ids in items]]  # items that share a title share its embedding
+            weights = torch.softmax(log_probs, dim=0)
+            scores[row] = -(weights[:, None] * torch.cdist(anchors.float(), table.float())).sum(dim=0)
+            for ids, log_prob in zip(items, log_probs.tolist()):
+                scores[row, ids] = BEAM_RANKED_OFFSET + log_prob
+        scores[:, 0] = -np.inf
+        return scores
 
     def predict(self, interaction: Interaction) -> torch.Tensor:
         scores = self.full_sort_predict(interaction)

@@ -7,5 +7,5 @@
 - ``dmpo_trainer.DMPOTrainer``: SFT, negatives and reference log-probabilities, preference optimisation.
 
 Which trainer a model uses is declared in ``recbole_soft.registry``. Resume state and adapter checkpoints are in
-``checkpoint``; DMPO's pairwise AUC, an extra test metric for every LLM model, is in ``pairwise_auc``.
+``checkpoint``; what every LLM evaluation adds (the answers' spread, DMPO's pairwise AUC) is in ``evaluation``.
 """

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from recbole_soft.data import cap_train_data, seeded_rows
 from recbole_soft.llm.memory import backward_in_micro_batches
 from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
-from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
+from recbole_soft.trainer.evaluation import choose_prior_gamma, finish_evaluation
 
 
 class LLMTrainer(Trainer):
@@ -44,6 +44,7 @@ class LLMTrainer(Trainer):
         self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
         self._validation_rows = None
         self._capped_train_data = None
+        self.valid_data = None
 
     def _build_optimizer(self, **kwargs):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
@@ -69,6 +70,7 @@ class LLMTrainer(Trainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         """RecBole's fit for the current stage, resumable: the state is saved after every validated epoch."""
         train_data = self.training_samples(train_data)
+        self.valid_data = valid_data  # the prior's γ is chosen on it before the test
         progress = self.run_state.progress(self.stage)
         if progress is not None:
             self._restore_progress(progress, train_data)
@@ -181,5 +183,7 @@ class LLMTrainer(Trainer):
             folder = Path(model_file or self.adapter_dir)
             self.model.load_adapter(folder)
             self.logger.info(f"Loading the best adapter from {folder}")
+            choose_prior_gamma(self, self.valid_data)
+        self.model.answers.clear()
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
-        return with_pairwise_auc(result, self.model, eval_data, self.config)
+        return finish_evaluation(self, result, eval_data)

@@ -95,13 +95,18 @@ class SOFTTrainer(StagedTrainer):
     @torch.no_grad()
     def _probe_distance(self, base_model: bool = False) -> float:
         """d: the mean L2 distance, over the probe set, between the grounding embedding of the model's answer and
-        that of the true item (the official code's measure; ``base_model`` gives d_0, adapters off)."""
+        that of the true item; ``base_model`` gives d_0 (adapters off).
+
+        As in the official code, the answer is the top beam's raw text (``curriculum_probe_beams`` beams, never
+        constrained to the catalogue: a constrained answer is always a real title and hides how far the model's own
+        text is), embedded by the base LLM with adapters off (the grounder's encoder), last token.
+        """
         was_training = self.model.training
         self.model.eval()
         prompts = self.model.prompts(self._probe.to(self.device))
         untuned = self.model.llm.disable_adapter() if base_model else contextlib.nullcontext()
         with untuned:
-            answers = self.model.generate(prompts)
+            answers = self.model.generate(prompts, self.config["curriculum_probe_beams"], constrained=False)
         truth = self.model.item_table()[self._probe[self.model.ITEM_ID].to(self.device)]
         distance = (self.model.grounder.embed(answers) - truth).norm(dim=1).mean().item()
         self.model.train(was_training)

@@ -8,7 +8,7 @@ from recbole_soft.benchmark.report import METRICS
 from tests.benchmark.test_suite import REQUIRED_MODELS, SUITES
 
 ARTEFACTS = ["table.md", "table.csv", "results.json", "scores.png", "environment.json", "suite.log"]
-LLM_MODELS = {"ICL", "BIGRec", "SOFT", "SOFT w/o SA", "DMPO"}
+LLM_MODELS = {"ICL", "BIGRec", "BIGRec + popularity", "SOFT", "SOFT + popularity", "SOFT w/o SA", "DMPO"}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,7 @@ def test_the_quick_suite_table_has_one_row_per_model_with_every_metric(quick_res
         assert row["mean"]["train_time_s"] >= 0 and row["mean"]["peak_memory_mb"] > 0
         assert ("pairwise_auc" in row["mean"]) == (row["label"] in LLM_MODELS)
     table = (quick_results / "table.md").read_text().splitlines()
+    assert "all items ranked (earlier items excluded)" in table[0]
     assert len(table) == 4 + len(rows) and all(f"| {row['label']} | 1 |" in "\n".join(table) for row in rows)
 
 
@@ -114,3 +115,10 @@ def test_plans_and_results_hold_paths_relative_to_the_results_folder(tmp_path, d
     assert plan["config"]["checkpoint_dir"] == "runs/Pop/seed-2020"
     assert result["result_file"].startswith("runs/Pop/seed-2020/Pop-") and (out / result["result_file"]).is_file()
     assert str(out.resolve()) not in result_text and str(out.resolve()) not in (out / "environment.json").read_text()
+
+
+def test_models_of_one_suite_cannot_differ_in_history_masking(tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr(runner, "execute", lambda run: pytest.fail(f"{run.label} ran"))
+    suite = tiny_suite(tmp_path, data_root, "  Pop: {config: {exclude_history: True}}\n  GRU4Rec: {}\n")
+    with pytest.raises(SuiteError, match="exclude_history must be the same for every model of a suite"):
+        run_suite(suite, tmp_path / "out")

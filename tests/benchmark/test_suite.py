@@ -6,7 +6,9 @@ from recbole_soft.benchmark import SuiteError, load_suite
 from tests.conftest import REPOSITORY
 
 SUITES = REPOSITORY / "properties" / "benchmark"
-REQUIRED_MODELS = {"Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "SOFT", "SOFT w/o SA", "DMPO"}
+REQUIRED_MODELS = {
+    "Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "BIGRec + popularity", "SOFT", "SOFT + popularity", "SOFT w/o SA", "DMPO",
+}
 
 
 def write(path: Path, text: str) -> Path:

@@ -32,3 +32,28 @@ def test_unconstrained_generation_stops_at_the_token_budget(tiny_llm):
     [answer] = TitleGenerator(model, tokenizer, batch_size=1).generate(["Next:"], Decoding(2, max_new_tokens=3))
     assert len(tokenizer(answer, add_special_tokens=False).input_ids) <= 3 + 1  # decoding may merge or split a token
     assert target_ids(tokenizer, "Heat")[-1] == tokenizer.eos_token_id
+
+
+def test_beam_ranking_returns_distinct_real_titles_with_their_exact_log_probabilities_best_first(tiny_llm):
+    from recbole_soft.llm.likelihood import encode_targets, target_log_probs
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES + ["Heat"])  # a repeated title is one candidate
+    prompts = [f"User {i} watched some films. Next:" for i in range(3)]
+    ranked = TitleGenerator(model, tokenizer, batch_size=2).rank(prompts, trie, k=len(TITLES), max_new_tokens=16)
+    for prompt, titles in zip(prompts, ranked):
+        assert sorted(title for title, _ in titles) == sorted(TITLES)  # width = catalogue: every title is found
+        scores = [score for _, score in titles]
+        assert scores == sorted(scores, reverse=True)
+        with torch.no_grad():
+            exact, _ = target_log_probs(model, encode_targets(tokenizer, [prompt] * len(titles), [t for t, _ in titles], torch.device("cpu")))
+        assert torch.allclose(torch.tensor(scores), exact, atol=1e-4)
+
+
+def test_a_narrow_beam_ranking_keeps_at_most_k_titles(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES)
+    [titles] = TitleGenerator(model, tokenizer, batch_size=1).rank(["Next:"], trie, k=2, max_new_tokens=16)
+    assert len(titles) == 2 and len({title for title, _ in titles}) == 2 and {t for t, _ in titles} <= set(TITLES)

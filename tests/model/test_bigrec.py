@@ -66,3 +66,34 @@ def test_a_saved_adapter_reloads_to_the_same_scores(build, tmp_path):
     assert all(torch.count_nonzero(p) > 0 for p in lora_b)
     with torch.no_grad():
         assert torch.equal(model.full_sort_predict(interaction), trained)
+
+
+def test_the_beams_items_rank_first_by_log_probability_then_every_other_item_by_distance(build):
+    _, _, _, test_data, model = build("BIGRec", ranking_beams=3, max_new_tokens=12)
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        ranked = model.generator.rank(model.prompts(interaction), model.trie, 3, 12)
+        scores = model.full_sort_predict(interaction)
+    assert torch.all(scores[:, 0] == -np.inf) and torch.isfinite(scores[:, 1:]).all()
+    for row, titles in enumerate(ranked):
+        assert 1 <= len(titles) <= 3
+        beam_items = [model.item_ids[title] for title, _ in titles]
+        firsts = [scores[row, items].min().item() for items in beam_items]
+        assert firsts == sorted(firsts, reverse=True)  # in the order of the titles' log-probabilities
+        others = torch.ones(model.n_items, dtype=torch.bool)
+        others[0] = False
+        for items in beam_items:
+            others[items] = False
+        assert scores[row, others].max() < min(firsts)
+    assert model.answers.summary()["answers"] == len(interaction)
+
+
+def test_without_ranking_beams_every_item_is_ranked_by_distance_to_the_one_answer(build):
+    _, _, _, test_data, model = build("BIGRec", ranking_beams=0)
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        answers = model.generate(model.prompts(interaction))
+        scores = model.full_sort_predict(interaction)
+    assert torch.allclose(scores, model.text_scores(answers))

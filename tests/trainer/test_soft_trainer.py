@@ -80,3 +80,26 @@ def test_an_sft_adapter_from_another_base_model_is_refused(soft_config, tmp_path
     save_file({"x": torch.zeros(1)}, foreign / "adapter_model.safetensors")
     with pytest.raises(ValueError, match="trained on /models/other-llm.*Use the same llm_path"):
         run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "sft_adapter_path": str(foreign)})
+
+
+def test_the_probe_embeds_raw_beam_answers_and_d0_comes_from_the_base_model(soft_config, build, monkeypatch):
+    from peft.tuners.lora import LoraLayer
+
+    from recbole_soft.data import seeded_rows
+    from recbole_soft.trainer.soft_trainer import SOFTTrainer
+
+    config, train_data, *_, model = build("SOFT", **soft_config, curriculum_probe_beams=3)
+    trainer = SOFTTrainer(config, model)
+    trainer._probe = seeded_rows(train_data._dataset, 4, config["seed"])
+    calls = []
+    generate = model.generate
+
+    def recorded(prompts, num_beams=None, constrained=True, show_progress=False):
+        adapters_off = all(module.disable_adapters for module in model.llm.modules() if isinstance(module, LoraLayer))
+        calls.append((num_beams, constrained, adapters_off))
+        return generate(prompts, num_beams, constrained, show_progress)
+
+    monkeypatch.setattr(model, "generate", recorded)
+    trainer._probe_distance(base_model=True)
+    trainer._probe_distance()
+    assert calls == [(3, False, True), (3, False, False)]

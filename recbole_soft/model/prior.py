@@ -1,0 +1,86 @@
+"""BIGRec's grounding with statistics: a collaborative prior re-weights an LLM model's ranking of all items.
+
+BIGRec (Bao et al.; its ``adjust_pda.py`` and ``adjust_ci.py``) divides each item's normalised distance to the
+generated answer by ``(1 + P̃_i)^γ``, where P̃_i is a prior min-max normalised to [0, 1]: the item's popularity on
+the training data, or a trained classical model's score for the user (the "CI" variant); smaller is better.
+γ = 0 leaves the LLM's ranking exactly as it was.
+
+Deliberate difference: BIGRec normalises L2 distances. Here the LLM's ranking may put the beam search's items first
+by log-probability and the rest by distance, two scales that cannot be min-max normalised together, so the LLM's
+distance of an item is its normalised rank instead: 0 for the LLM's first item, 1 for its last.
+"""
+from pathlib import Path
+
+import torch
+from recbole.data.interaction import Interaction
+
+from recbole_soft.data.history import user_sequences
+from recbole_soft.settings import PRIORS
+
+# γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99)
+GAMMA_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+class PopularityPrior:
+    """How often each item occurs in the training part of the users' sequences."""
+
+    def __init__(self, dataset):
+        counts = torch.zeros(dataset.item_num)
+        for sequence in user_sequences(dataset).values():
+            counts.index_add_(0, torch.tensor(sequence), torch.ones(len(sequence)))
+        counts[0] = 0.0
+        self.counts = counts
+
+    def scores(self, interaction: Interaction) -> torch.Tensor:
+        return self.counts.expand(len(interaction), -1)
+
+
+class ModelPrior:
+    """The full-ranking scores of a RecBole model restored from its checkpoint (e.g. SASRec's ``.pth``), frozen."""
+
+    def __init__(self, checkpoint: str | Path, dataset, device: torch.device):
+        from recbole.utils import get_model
+
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)  # RecBole's own pickle (Config inside)
+        config = saved["config"]
+        config["device"] = device
+        self.model = get_model(config["model"])(config, dataset).to(device).eval()
+        self.model.load_state_dict(saved["state_dict"])
+        self.model.load_other_parameter(saved.get("other_parameter"))
+        self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def scores(self, interaction: Interaction) -> torch.Tensor:
+        return self.model.full_sort_predict(interaction).view(len(interaction), -1).float()
+
+
+def build_prior(config, dataset, device: torch.device) -> PopularityPrior | ModelPrior | None:
+    kind = config["prior"]
+    if kind == "popularity":
+        return PopularityPrior(dataset)
+    if kind == "model":
+        checkpoint = config["prior_checkpoint"]
+        if not checkpoint or not Path(checkpoint).is_file():
+            raise FileNotFoundError(
+                f"prior=model needs prior_checkpoint, the .pth file of a RecBole model trained on the same dataset "
+                f"(e.g. saved/SASRec-<time>.pth); got {checkpoint!r}."
+            )
+        return ModelPrior(checkpoint, dataset, device)
+    if kind != "none":
+        raise ValueError(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
+    return None
+
+
+def with_prior(llm_scores: torch.Tensor, prior_scores: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Scores (higher is better) ranking items by ``D̂ / (1 + P̃)^γ``; the LLM's scores unchanged when γ = 0."""
+    if gamma == 0:
+        return llm_scores
+    items = llm_scores.size(1)
+    ranks = llm_scores.argsort(dim=1, descending=True).argsort(dim=1).float()
+    distance = ranks / max(1, items - 1)
+    prior = prior_scores.float().clone()
+    prior[~torch.isfinite(prior)] = float("nan")
+    low, high = prior.nan_to_num(float("inf")).min(dim=1, keepdim=True).values, prior.nan_to_num(-float("inf")).max(dim=1, keepdim=True).values
+    normalised = ((prior - low) / (high - low).clamp(min=1e-12)).nan_to_num(0.0)
+    adjusted = -distance / (1.0 + normalised) ** gamma
+    return adjusted.masked_fill(~torch.isfinite(llm_scores), -float("inf"))
