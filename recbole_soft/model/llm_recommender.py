@@ -80,6 +80,7 @@ class LLMRecommender(SequentialRecommender):
         self.answers = AnswerLog()
         self.prior = build_prior(config, dataset, self.device)
         self.prior_gamma = 0.0 if config["prior_gamma"] == "auto" else float(config["prior_gamma"])  # auto: the trainer picks
+        self.scores_without_prior: torch.Tensor | None = None
         self._item_table = None
 
     # prompts and targets
@@ -169,6 +170,7 @@ class LLMRecommender(SequentialRecommender):
         scores = self.llm_scores(interaction)
         if self.prior is None or self.prior_gamma == 0:
             return scores
+        self.scores_without_prior = scores  # so that one evaluation pass also measures the LLM alone
         return with_prior(scores, self.prior.scores(interaction).to(scores.device), self.prior_gamma)
 
     def llm_scores(self, interaction: Interaction) -> torch.Tensor:

@@ -1,17 +1,42 @@
 """What every LLM trainer adds to RecBole's evaluation: the prior's weight chosen on validation, what the model
 answered, and DMPO's pairwise AUC."""
 import torch
+from recbole.evaluator import Collector
 from recbole.utils import set_color
 
 from recbole_soft.data.negatives import uniform_sampler
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 
 
-def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
-    """Log (and keep in ``run_info``) how the model's top answers spread over items, then add the pairwise AUC.
+def start_evaluation(trainer) -> None:
+    """Before RecBole's evaluation pass: empty the answer log and the collector of the scores without prior."""
+    trainer.model.answers.clear()
+    trainer.without_prior = Collector(trainer.config)
+    trainer.without_prior_used = False
 
-    The model's ``answers`` log must have been cleared before RecBole's evaluation pass filled it.
-    """
+
+def collect_without_prior(trainer, batched_data, interaction, positive_u, positive_i) -> None:
+    """When the prior re-weighted the batch, also collect the LLM's own scores, masked as RecBole masks the others."""
+    scores = trainer.model.scores_without_prior
+    if scores is None:
+        return
+    trainer.model.scores_without_prior = None
+    scores = scores.view(-1, trainer.tot_item_num)
+    scores[:, 0] = -float("inf")
+    if batched_data[1] is not None:
+        scores[batched_data[1]] = -float("inf")
+    trainer.without_prior.eval_batch_collect(scores, interaction, positive_u, positive_i)
+    trainer.without_prior_used = True
+
+
+def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
+    """Log (and keep in ``run_info``) how the model's top answers spread over items and, with a prior, the metrics
+    of the LLM alone from the same pass; then add the pairwise AUC."""
+    if trainer.without_prior_used:
+        trainer.without_prior.model_collect(trainer.model)
+        alone = trainer.evaluator.evaluate(trainer.without_prior.get_data_struct())
+        trainer.run_info["result_without_prior"] = dict(alone)
+        trainer.logger.info(set_color("without the prior", "blue") + f": {dict(alone)}")
     answers = trainer.model.answers.summary()
     if answers["answers"]:
         trainer.run_info["answers"] = answers
@@ -81,3 +106,26 @@ def _metric_sum(scores: torch.Tensor, targets: torch.Tensor, metric: str, k: int
     else:
         raise ValueError(f"prior_gamma=auto selects on Hit, NDCG or MRR at k; valid_metric={metric}@{k} is none of them.")
     return values.sum().item()
+
+
+class LLMEvaluation:
+    """RecBole's evaluation as every LLM trainer runs it (mixed in before RecBole's Trainer): the best weights are
+    loaded (``load_best``), the prior's γ is chosen on validation, and what ``finish_evaluation`` adds is added."""
+
+    valid_data = None  # the trainer's fit keeps it: the prior's γ is chosen on it before the test
+
+    def load_best(self, model_file: str | None) -> None:
+        """Load the weights to test; nothing by default (an untrained model)."""
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if load_best_model:
+            self.load_best(model_file)
+            choose_prior_gamma(self, self.valid_data)
+        start_evaluation(self)
+        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        return finish_evaluation(self, result, eval_data)
+
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        collect_without_prior(self, batched_data, interaction, positive_u, positive_i)
+        return interaction, scores, positive_u, positive_i

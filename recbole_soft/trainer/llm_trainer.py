@@ -14,10 +14,10 @@ from tqdm import tqdm
 from recbole_soft.data import cap_train_data, seeded_rows
 from recbole_soft.llm.memory import backward_in_micro_batches
 from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
-from recbole_soft.trainer.evaluation import choose_prior_gamma, finish_evaluation
+from recbole_soft.trainer.evaluation import LLMEvaluation
 
 
-class LLMTrainer(Trainer):
+class LLMTrainer(LLMEvaluation, Trainer):
     """RecBole's Trainer for a model that fine-tunes a LoRA adapter.
 
     - trains on ``train_sample_num`` seeded training samples (RecBole yields one sample per history prefix);
@@ -44,7 +44,6 @@ class LLMTrainer(Trainer):
         self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
         self._validation_rows = None
         self._capped_train_data = None
-        self.valid_data = None
 
     def _build_optimizer(self, **kwargs):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
@@ -178,12 +177,7 @@ class LLMTrainer(Trainer):
         if verbose:
             self.logger.info(set_color("Saving current adapter", "blue") + f": {target}")
 
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        if load_best_model:
-            folder = Path(model_file or self.adapter_dir)
-            self.model.load_adapter(folder)
-            self.logger.info(f"Loading the best adapter from {folder}")
-            choose_prior_gamma(self, self.valid_data)
-        self.model.answers.clear()
-        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
-        return finish_evaluation(self, result, eval_data)
+    def load_best(self, model_file: str | None) -> None:
+        folder = Path(model_file or self.adapter_dir)
+        self.model.load_adapter(folder)
+        self.logger.info(f"Loading the best adapter from {folder}")

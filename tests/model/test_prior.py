@@ -62,3 +62,14 @@ def test_a_model_prior_scores_with_the_restored_recbole_model(llm_config, build)
     assert type(restored).__name__ == "SASRec" and not any(p.requires_grad for p in restored.parameters())
     with torch.no_grad():
         assert model.prior.scores(interaction).shape == (len(interaction), model.n_items)
+
+
+def test_one_evaluation_pass_also_measures_the_llm_without_its_prior(llm_config, tmp_path):
+    from recbole_soft import run_recbole_soft
+
+    settings = {**llm_config, "ranking_beams": 2}
+    with_popularity = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "prior": "popularity", "prior_gamma": 1.0,
+                                                                      "checkpoint_dir": str(tmp_path / "prior")}, command_line=False)
+    alone = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "checkpoint_dir": str(tmp_path / "alone")}, command_line=False)
+    assert with_popularity["result_without_prior"] == pytest.approx(dict(alone["test_result"]))
+    assert "result_without_prior" not in alone
