@@ -9,11 +9,12 @@ from recbole_soft.llm.memory import in_batches
 
 
 class _Node:
-    __slots__ = ("children", "title", "_tokens")
+    __slots__ = ("children", "title", "count", "_tokens")
 
     def __init__(self):
         self.children: dict[int, "_Node"] = {}
         self.title: str | None = None  # set on the node reached by a whole title and its end-of-sequence token
+        self.count = 0  # how many titles pass through this node
         self._tokens: torch.Tensor | None = None
 
     def tokens(self) -> torch.Tensor:
@@ -28,12 +29,25 @@ class TitleTrie:
 
     def __init__(self, sequences: list[list[int]], titles: list[str] | None = None):
         self.root = _Node()
+        self.paths: dict[str, list[_Node]] = {}  # title -> the nodes its tokens pass through
         for index, sequence in enumerate(sequences):
-            node = self.root
+            node, path = self.root, [self.root]
             for token in sequence:
                 node = node.children.setdefault(token, _Node())
+                path.append(node)
+            for passed in path:
+                passed.count += 1
             if titles is not None:
                 node.title = titles[index]
+                self.paths[titles[index]] = path
+
+    def closed_nodes(self, excluded: list[str]) -> set[int]:
+        """Ids of the nodes all of whose titles are in ``excluded``: a beam search never enters them."""
+        passing: dict[int, list] = {}  # node id -> [node, excluded titles through it]
+        for title in set(excluded):
+            for node in self.paths.get(title, []):
+                passing.setdefault(id(node), [node, 0])[1] += 1
+        return {node_id for node_id, (node, count) in passing.items() if count == node.count}
 
     @classmethod
     def from_titles(cls, tokenizer: PreTrainedTokenizerBase, titles: list[str]) -> "TitleTrie":
@@ -73,12 +87,20 @@ class TitleGenerator:
 
     @torch.no_grad()
     def rank(
-        self, prompts: list[str], trie: TitleTrie, k: int, max_new_tokens: int, show_progress: bool = False
+        self,
+        prompts: list[str],
+        trie: TitleTrie,
+        k: int,
+        max_new_tokens: int,
+        excluded: list[list[str]] | None = None,
+        show_progress: bool = False,
     ) -> list[list[tuple[str, float]]]:
-        """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first."""
+        """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first;
+        ``excluded[i]`` are titles the search for prompt i never returns (nor spends a beam on)."""
+        rows = list(zip(prompts, excluded or [[] for _ in prompts]))
         ranked, self.batch_size = in_batches(
             lambda batch: _rank_batch(self.model, self.tokenizer, batch, trie, k, max_new_tokens),
-            prompts,
+            rows,
             self.batch_size,
             "ranking titles",
             show_progress,
@@ -145,14 +167,16 @@ class _Beam:
     token: int = -1  # the token this beam appends at the next step
 
 
-def _rank_batch(model, tokenizer, prompts: list[str], trie: TitleTrie, k: int, max_new_tokens: int):
+def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: TitleTrie, k: int, max_new_tokens: int):
     """Beam search of width ``k`` over the title trie, the D3 way: beams are scored by their summed token
     log-probability (no length normalisation), and a beam that ends a title is a finished, distinct item.
 
     Each prompt is encoded once and its KV cache is shared by its beams (the library's beam search would encode
     the prompt once per beam). A prompt stops when it has ``k`` titles and no live beam can beat the worst of them
-    (log-probabilities only fall), or at ``max_new_tokens``.
+    (log-probabilities only fall), or at ``max_new_tokens``. Each row's excluded titles are cut from its trie.
     """
+    prompts = [prompt for prompt, _ in rows]
+    closed = [trie.closed_nodes(excluded) for _, excluded in rows]
     device = next(model.parameters()).device
     input_ids, attention_mask = _left_padded(tokenizer, prompts)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
@@ -163,7 +187,7 @@ def _rank_batch(model, tokenizer, prompts: list[str], trie: TitleTrie, k: int, m
     beams = [_Beam(prompt, prompt, trie.root, 0.0) for prompt in range(len(prompts))]
     finished: list[list[tuple[str, float]]] = [[] for _ in prompts]
     for _ in range(max_new_tokens):
-        beams = _extend(beams, log_probs.cpu(), finished, k)
+        beams = _extend(beams, log_probs.cpu(), finished, k, closed)
         if not beams:
             break
         parents = torch.tensor([beam.row for beam in beams], device=device)
@@ -182,7 +206,9 @@ def _rank_batch(model, tokenizer, prompts: list[str], trie: TitleTrie, k: int, m
     return [sorted(titles, key=lambda pair: -pair[1]) for titles in finished]
 
 
-def _extend(beams: list[_Beam], log_probs: torch.Tensor, finished: list[list[tuple[str, float]]], k: int) -> list[_Beam]:
+def _extend(
+    beams: list[_Beam], log_probs: torch.Tensor, finished: list[list[tuple[str, float]]], k: int, closed: list[set[int]]
+) -> list[_Beam]:
     """The next live beams (each with the ``token`` it appends); titles completed on the way go to ``finished``."""
     by_prompt: dict[int, list[_Beam]] = {}
     for beam in beams:
@@ -201,6 +227,8 @@ def _extend(beams: list[_Beam], log_probs: torch.Tensor, finished: list[list[tup
         for score, beam, token, node in candidates:
             if len(titles) >= k and score <= titles[-1][1]:
                 break  # nothing below can enter the top k: scores only fall as tokens are added
+            if id(node) in closed[prompt]:
+                continue
             if node.title is not None:
                 titles.append((node.title, score))
                 titles.sort(key=lambda pair: -pair[1])

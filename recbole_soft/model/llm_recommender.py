@@ -76,6 +76,8 @@ class LLMRecommender(SequentialRecommender):
         self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
         self.generator = TitleGenerator(self.llm, self.tokenizer, config["generation_batch_size"])
         self.ranking_beams = config["ranking_beams"] if self.trie is not None else 0
+        # with exclude_history the evaluation masks the user's earlier items: beams are not spent on them
+        self.beams_skip_history = config["exclude_history"]
         self.item_ids = items_by_title(self.titles)
         self.answers = AnswerLog()
         self.prior = build_prior(config, dataset, self.device)
@@ -177,7 +179,8 @@ class LLMRecommender(SequentialRecommender):
         """The LLM's own scores of every item, without any prior."""
         prompts = self.prompts(interaction)
         if self.ranking_beams:
-            ranked = self.generator.rank(prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens)
+            excluded = self.history_titles(interaction) if self.beams_skip_history else None
+            ranked = self.generator.rank(prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens, excluded)
             answers = [titles[0][0] if titles else "" for titles in ranked]
             scores = self.beam_scores(ranked)
         else:
@@ -185,6 +188,11 @@ class LLMRecommender(SequentialRecommender):
             scores = self.text_scores(answers)
         self.answers.record(answers, self.item_ids, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         return scores
+
+    def history_titles(self, interaction: Interaction) -> list[list[str]]:
+        """The titles of each row's history items (as many as RecBole keeps: ``MAX_ITEM_LIST_LENGTH``)."""
+        rows = zip(interaction[self.ITEM_SEQ].cpu(), interaction[self.ITEM_SEQ_LEN].cpu().tolist())
+        return [[self.titles[item] for item in items[:length].tolist()] for items, length in rows]
 
     def beam_scores(self, ranked: list[list[tuple[str, float]]]) -> torch.Tensor:
         """``[rows, n_items]``: the beams' items by log-probability, then every item by the beams' weighted distance."""

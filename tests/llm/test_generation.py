@@ -57,3 +57,13 @@ def test_a_narrow_beam_ranking_keeps_at_most_k_titles(tiny_llm):
     trie = TitleTrie.from_titles(tokenizer, TITLES)
     [titles] = TitleGenerator(model, tokenizer, batch_size=1).rank(["Next:"], trie, k=2, max_new_tokens=16)
     assert len(titles) == 2 and len({title for title, _ in titles}) == 2 and {t for t, _ in titles} <= set(TITLES)
+
+
+def test_excluded_titles_are_never_ranked_but_titles_sharing_their_prefix_still_are(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES)
+    generator = TitleGenerator(model, tokenizer, batch_size=2)
+    ranked = generator.rank(["Next:", "Then:"], trie, k=len(TITLES), max_new_tokens=16, excluded=[["Heat"], ["Toy Story", "Heat Wave"]])
+    assert sorted(title for title, _ in ranked[0]) == sorted(set(TITLES) - {"Heat"})  # "Heat Wave" survives
+    assert sorted(title for title, _ in ranked[1]) == ["Heat", "The Big Sleep (1946)"]
