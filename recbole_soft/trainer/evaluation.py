@@ -8,11 +8,25 @@ from recbole_soft.data.negatives import uniform_sampler
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 
 
+def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
+    """``scores`` with the padding item and the batch's history index at -inf, as RecBole's full-sort evaluation
+    masks the scores it ranks."""
+    scores[:, 0] = -float("inf")
+    if history_index is not None:
+        scores[history_index] = -float("inf")
+    return scores
+
+
+def collected_result(trainer, collector: Collector) -> dict:
+    """RecBole's metrics of what ``collector`` gathered, by the trainer's own evaluator."""
+    collector.model_collect(trainer.model)
+    return dict(trainer.evaluator.evaluate(collector.get_data_struct()))
+
+
 def start_evaluation(trainer) -> None:
     """Before RecBole's evaluation pass: empty the answer log and the collector of the scores without prior."""
     trainer.model.answers.clear()
-    trainer.without_prior = Collector(trainer.config)
-    trainer.without_prior_used = False
+    trainer.without_prior = None  # a Collector once a batch was re-weighted by the prior
 
 
 def collect_without_prior(trainer, batched_data, interaction, positive_u, positive_i) -> None:
@@ -21,22 +35,19 @@ def collect_without_prior(trainer, batched_data, interaction, positive_u, positi
     if scores is None:
         return
     trainer.model.scores_without_prior = None
-    scores = scores.view(-1, trainer.tot_item_num)
-    scores[:, 0] = -float("inf")
-    if batched_data[1] is not None:
-        scores[batched_data[1]] = -float("inf")
+    if trainer.without_prior is None:
+        trainer.without_prior = Collector(trainer.config)
+    scores = masked_like_recbole(scores.view(-1, trainer.tot_item_num), batched_data[1])
     trainer.without_prior.eval_batch_collect(scores, interaction, positive_u, positive_i)
-    trainer.without_prior_used = True
 
 
 def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
     """Log (and keep in ``run_info``) how the model's top answers spread over items and, with a prior, the metrics
     of the LLM alone from the same pass; then add the pairwise AUC."""
-    if trainer.without_prior_used:
-        trainer.without_prior.model_collect(trainer.model)
-        alone = trainer.evaluator.evaluate(trainer.without_prior.get_data_struct())
-        trainer.run_info["result_without_prior"] = dict(alone)
-        trainer.logger.info(set_color("without the prior", "blue") + f": {dict(alone)}")
+    if trainer.without_prior is not None:
+        alone = collected_result(trainer, trainer.without_prior)
+        trainer.run_info["result_without_prior"] = alone
+        trainer.logger.info(set_color("without the prior", "blue") + f": {alone}")
     answers = trainer.model.answers.summary()
     if answers["answers"]:
         trainer.run_info["answers"] = answers
@@ -65,47 +76,25 @@ def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | N
 @torch.no_grad()
 def choose_prior_gamma(trainer, valid_data) -> None:
     """With a prior and ``prior_gamma: auto``, set the model's γ to the grid value with the best ``valid_metric`` on
-    the validation split (one generation pass; every γ re-ranks the same scores) and log the grid."""
+    the validation split (one generation pass; every γ re-ranks the same scores, measured by RecBole's evaluator)
+    and log the grid."""
     model, config = trainer.model, trainer.config
     if model.prior is None or config["prior_gamma"] != "auto" or "prior_grid" in trainer.run_info:
         return
     model.eval()
-    metric, k = config["valid_metric"].lower().split("@")
-    totals = dict.fromkeys(GAMMA_GRID, 0.0)
-    rows = 0
+    collectors = {gamma: Collector(config) for gamma in GAMMA_GRID}
     for interaction, history_index, positive_u, positive_i in valid_data:
         interaction = interaction.to(trainer.device)
-        llm = model.llm_scores(interaction)
+        llm = masked_like_recbole(model.llm_scores(interaction), history_index)
         prior = model.prior.scores(interaction).to(llm.device)
-        llm[:, 0] = -float("inf")
-        if history_index is not None:
-            llm[history_index] = -float("inf")
-        targets = torch.full((len(interaction),), -1, dtype=torch.long)
-        targets[positive_u] = positive_i
-        for gamma in GAMMA_GRID:
-            totals[gamma] += _metric_sum(with_prior(llm, prior, gamma).cpu(), targets, metric, int(k))
-        rows += len(interaction)
-    grid = {gamma: total / rows for gamma, total in totals.items()}
+        for gamma, collector in collectors.items():
+            collector.eval_batch_collect(with_prior(llm, prior, gamma), interaction, positive_u, positive_i)
+    metric = config["valid_metric"].lower()
+    grid = {gamma: collected_result(trainer, collector)[metric] for gamma, collector in collectors.items()}
     model.prior_gamma = max(grid, key=lambda gamma: (grid[gamma], -gamma))  # ties: the weaker prior
     trainer.run_info["prior_grid"] = {"metric": config["valid_metric"], "scores": grid, "chosen": model.prior_gamma}
     listed = ", ".join(f"{gamma:g}: {score:.4f}" for gamma, score in grid.items())
     trainer.logger.info(set_color("prior γ", "blue") + f" on validation {config['valid_metric']}: {listed}; chosen γ = {model.prior_gamma:g}")
-
-
-def _metric_sum(scores: torch.Tensor, targets: torch.Tensor, metric: str, k: int) -> float:
-    """Sum over rows of Hit, NDCG or MRR at k for one relevant item per row (leave-one-out)."""
-    target_scores = scores.gather(1, targets.clamp(min=0)[:, None])
-    rank = (scores > target_scores).sum(dim=1)  # 0 = first
-    found = (rank < k) & (targets >= 0)
-    if metric == "hit":
-        values = found.float()
-    elif metric == "ndcg":
-        values = found.float() / torch.log2(rank.float() + 2)
-    elif metric == "mrr":
-        values = found.float() / (rank.float() + 1)
-    else:
-        raise ValueError(f"prior_gamma=auto selects on Hit, NDCG or MRR at k; valid_metric={metric}@{k} is none of them.")
-    return values.sum().item()
 
 
 class LLMEvaluation:
