@@ -55,10 +55,11 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam widths of the one answer that K = 0 grounds")
     parser.add_argument("--ranking_beams", type=int, nargs="*", default=[10], help="K of the top-K trie beam ranking")
     parser.add_argument("--llm_path", default=None)
+    parser.add_argument("--llm_dtype", default="auto", help="auto | float32 | bfloat16")
     parser.add_argument("--out", default=None, help="JSON file for the figures")
     args = parser.parse_args()
 
-    overrides = {"show_progress": False, "state": "WARNING"}
+    overrides = {"show_progress": False, "state": "WARNING", "llm_dtype": args.llm_dtype}
     if args.llm_path:
         overrides["llm_path"] = args.llm_path
     config = Config(model="BIGRec", dataset=args.dataset, config_dict=overrides, command_line=False)
@@ -67,7 +68,7 @@ def main() -> None:
     model, load_s = timed(lambda: BIGRec(config, train_data._dataset))
     figures = {"dataset": args.dataset, "llm_path": config["llm_path"], "device": str(model.device),
                "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-               "quantization": model.quantization, "model_load_s": load_s}
+               "precision": model.precision, "model_load_s": load_s}
     table, figures["item_table_s"] = timed(lambda: model.grounder.embed(model.titles))
     figures["items"] = len(model.titles) - 1
     model._item_table = table.to(model.device)

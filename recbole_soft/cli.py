@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", "-m", default="SOFT", help="model name (default: SOFT)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default: ml-100k)")
-    parser.add_argument("--config_files", default=None, help="space-separated yaml files of settings")
+    parser.add_argument("--config_files", default=None, help="space-separated yaml files of settings (with --benchmark: "
+                        "for every model of the suite, e.g. properties/gpu.yaml)")
     suite = parser.add_argument_group("benchmark suites")
     suite.add_argument("--benchmark", metavar="SUITE.yaml", help="run every model of a suite, e.g. properties/benchmark/ml-100k.yaml")
     suite.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the suite's); the table shows mean ± std")
@@ -85,9 +86,11 @@ def _check_overrides(overrides: dict) -> None:
 
 def run_benchmark(args: argparse.Namespace) -> Path:
     from recbole_soft.benchmark import load_suite, run_suite
+    from recbole_soft.benchmark.suite import read_settings_files
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, args.overrides)
+    overrides = {**read_settings_files(args.config_file_list), **args.overrides}  # files < command line, as one run
+    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, overrides)
     print(f"results in {out}: table.md, table.csv, results.json, scores.png, environment.json")
     print((out / "table.md").read_text())
     return out

@@ -1,5 +1,5 @@
 """The one place where recbole 1.2.1 is adapted to today's numpy 2, pandas and torch >= 2.6, and where its bugs
-that change results are fixed.
+that change results are fixed; also where a bitsandbytes CPU bug that changes results is avoided.
 
 Nothing else in the project patches RecBole, and nothing imports ``recbole.quick_start`` (it pulls in ray,
 which needs ``pkg_resources`` and ``np.bool8``).
@@ -75,6 +75,20 @@ def _fix_pop() -> None:
     from recbole.model.general_recommender.pop import Pop
 
     Pop.calculate_loss = _count_item_interactions
+
+
+def keep_4bit_weights_unpacked(model: torch.nn.Module) -> int:
+    """Stop bitsandbytes (0.50) from repacking 4-bit weights for its AVX512-BF16 CPU kernel; returns the layers set.
+
+    A ``Linear4bit`` repacks its weight at its first no-grad forward pass on such a CPU. Two things then go wrong:
+    a later training forward runs the packed ``gemv_4bit`` op, which has no autograd kernel (torch warns that the
+    gradient may be silently incorrect), and taking the model's ``state_dict()`` unpacks the weight again, after
+    which the frozen base computes other logits. Unpacked weights use the ordinary differentiable 4-bit path.
+    """
+    layers = [module for module in model.modules() if hasattr(module, "support_avx512bf16_for_cpu")]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 def apply() -> None:

@@ -6,6 +6,7 @@ choices; the modules that act on a setting (loading, grounding, negatives, curri
 from collections.abc import Callable
 
 QUANTIZATIONS = ("auto", "nf4", "int8", "none")
+LLM_DTYPES = ("auto", "float32", "bfloat16")
 POOLINGS = ("last", "mean")
 SAMPLERS = ("uniform", "popularity", "hard")
 SCHEDULES = ("adaptive", "none", "linear")
@@ -69,6 +70,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "dmpo_epochs": (_positive_int, "a positive integer"),
     "pairwise_auc_negatives": (_non_negative_int, "an integer >= 0 (0 = off)"),
     "quantization": one_of(QUANTIZATIONS),
+    "llm_dtype": one_of(LLM_DTYPES),
     "grounding_pooling": one_of(POOLINGS),
     "resume": (lambda value: isinstance(value, bool), "True or False"),
     "exclude_history": (lambda value: isinstance(value, bool), "True or False"),

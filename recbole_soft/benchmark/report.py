@@ -8,11 +8,20 @@ METRICS = [f"{name}@{k}" for name in ("hit", "ndcg") for k in (1, 5, 10, 20)] + 
 OPTIONAL_METRICS = ["pairwise_auc"]
 COSTS = {"train_time_s": "train s", "eval_time_s": "eval s", "peak_memory_mb": "peak MB", "peak_gpu_memory_mb": "peak GPU MB"}
 PLOTTED = {"hit@10": "Hit@10", "ndcg@10": "NDCG@10"}
+# what an LLM said, so that collapse or hallucination shows in the table: its top-1 answers on the test users, and
+# the raw-text answers of SOFT's self-distillation
+ANSWERS = {
+    "distinct_items": ("distinct top-1", lambda result: result.get("answers", {}).get("distinct_items")),
+    "in_history_share": ("top-1 in history", lambda result: result.get("answers", {}).get("in_history_share")),
+    "no_item_share": ("top-1 no item", lambda result: result.get("answers", {}).get("no_item_share")),
+    "distilled_no_item_share": ("distilled no item", lambda result: _distilled_no_item_share(result.get("distillation"))),
+}
 
 
 def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
     """Mean and sample standard deviation over seeds of every metric and cost one model reported."""
-    values = {column: [_value(result, column) for result in results.values()] for column in [*METRICS, *OPTIONAL_METRICS, *COSTS]}
+    values = {column: [_value(result, column) for result in results.values()]
+              for column in [*METRICS, *OPTIONAL_METRICS, *ANSWERS, *COSTS]}
     row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {}}
     for column, column_values in values.items():
         present = [value for value in column_values if value is not None]
@@ -24,19 +33,28 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
 
 
 def _value(result: dict, column: str) -> float | None:
-    value = result["test_result"].get(column) if column in METRICS + OPTIONAL_METRICS else result.get(column)
+    if column in ANSWERS:
+        value = ANSWERS[column][1](result)
+    else:
+        value = result["test_result"].get(column) if column in METRICS + OPTIONAL_METRICS else result.get(column)
     return None if value is None else float(value)
+
+
+def _distilled_no_item_share(distillation: dict | None) -> float | None:
+    if not distillation or not distillation.get("answers"):
+        return None
+    return 1 - distillation["real_title"] / distillation["answers"]
 
 
 def columns(rows: list[dict]) -> list[str]:
     """Every metric, plus the optional metric and costs that at least one model reported."""
     reported = {column for row in rows for column in row["mean"]}
-    return METRICS + [column for column in [*OPTIONAL_METRICS, *COSTS] if column in reported]
+    return METRICS + [column for column in [*OPTIONAL_METRICS, *ANSWERS, *COSTS] if column in reported]
 
 
 def markdown_table(rows: list[dict]) -> str:
     shown = columns(rows)
-    header = ["model", "seeds", *[COSTS.get(column, column) for column in shown]]
+    header = ["model", "seeds", *[_heading(column) for column in shown]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["label"], str(len(row["seeds"]))]
@@ -45,10 +63,14 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _heading(column: str) -> str:
+    return ANSWERS[column][0] if column in ANSWERS else COSTS.get(column, column)
+
+
 def _cell(row: dict, column: str) -> str:
     if column not in row["mean"]:
         return "–"
-    digits = 0 if column in COSTS else 4
+    digits = 0 if column in COSTS or column == "distinct_items" else 4
     text = f"{row['mean'][column]:.{digits}f}"
     if row["std"][column] is not None:
         text += f" ± {row['std'][column]:.{digits}f}"

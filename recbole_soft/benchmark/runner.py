@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.report import summarise, write_report
-from recbole_soft.benchmark.suite import Suite, SuiteError
+from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference
+from recbole_soft.benchmark.worker import is_run_file
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
@@ -57,6 +58,8 @@ def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force:
             folder = out / "runs" / model.folder_name / f"seed-{seed}"
             checkpoint_dir = folder.relative_to(out).as_posix()  # the worker resolves it against OUT
             config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": checkpoint_dir}
+            config = {key: run_reference(value, suite, seed) if is_reference(value) else value
+                      for key, value in config.items()}
             config.setdefault("show_progress", False)
             config.setdefault("resume", not force)
             plan = {
@@ -68,6 +71,12 @@ def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force:
             }
             runs.append(Run(model.label, seed, folder, plan))
     return runs
+
+
+def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
+    """A ``from_row`` setting as the run folder (relative to OUT) and file pattern the worker resolves."""
+    row = next(model for model in suite.models if model.label == reference["from_row"])
+    return {"from_run": f"runs/{row.folder_name}/seed-{seed}", "file": reference["file"]}
 
 
 def check_runs(runs: list[Run], force: bool) -> None:
@@ -83,7 +92,8 @@ def check_runs(runs: list[Run], force: bool) -> None:
             checked.add(run.label)
             try:
                 plan = run.plan
-                check_inputs(Config(plan["model"], plan["dataset"], plan["config_files"], plan["config"], command_line=False))
+                config = {key: value for key, value in plan["config"].items() if not is_run_file(value)}
+                check_inputs(Config(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False))
             except (ValueError, FileNotFoundError) as error:
                 raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
         finished = run.result()
@@ -167,7 +177,9 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
         if result is not None:
             by_label.setdefault(run.label, {})[run.seed] = result
     plans = {run.label: run.plan for run in runs}
-    rows = [summarise(label, plans[label]["model"], results) for label, results in by_label.items()]
+    rows = [row for label, results in by_label.items() for row in model_rows(label, plans[label], results)]
+    rows += [row for label, members in suite.selections.items() if all(member in by_label for member in members)
+             for row in selected_rows(label, members, plans, by_label)]
     masking = "earlier items excluded" if runs and excludes_history(runs[0].plan) else "earlier items not excluded"
     title = f"{suite.name}: {suite.dataset}, all items ranked ({masking}), test split"
     paths = write_report(out, title, rows) if rows else []
@@ -185,6 +197,36 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
     }
     (out / "environment.json").write_text(json.dumps(described, indent=2))
     return [*paths, out / "environment.json"]
+
+
+def model_rows(label: str, plan: dict, results: dict[int, dict]) -> list[dict]:
+    """The row of a model; a model ranked with a prior gives two from the same runs: the LLM alone (its scores
+    before the prior, measured in the same evaluation pass) as ``label``, then ``label + <prior> prior``."""
+    prior = plan["config"].get("prior", "none")
+    if prior == "none":
+        return [summarise(label, plan["model"], results)]
+    alone = {seed: {**result, "test_result": llm_alone(result)} for seed, result in results.items()}
+    return [summarise(label, plan["model"], alone), summarise(f"{label} + {prior} prior", plan["model"], results)]
+
+
+def selected_rows(label: str, members: list[str], plans: dict, by_label: dict[str, dict[int, dict]]) -> list[dict]:
+    """Per seed, the result of the member with the best validation score (the test split is never consulted), as
+    ``model_rows`` reports it; ``chosen`` names the member per seed."""
+    seeds = set.intersection(*(set(by_label[member]) for member in members))
+    chosen = {}
+    for seed in sorted(seeds):
+        results = {member: by_label[member][seed] for member in members}
+        bigger = next(iter(results.values()))["valid_score_bigger"]
+        pick = max if bigger else min
+        chosen[seed] = pick(results, key=lambda member: results[member]["best_valid_score"])
+    named = f"{label} [{', '.join(sorted(set(chosen.values())))}]"
+    rows = model_rows(named, plans[members[0]], {seed: by_label[chosen[seed]][seed] for seed in chosen})
+    return [{**row, "chosen": chosen} for row in rows]
+
+
+def llm_alone(result: dict) -> dict:
+    """The test metrics of the LLM's own scores: without the prior, or the test result when γ = 0 was chosen."""
+    return {**result["test_result"], **result.get("result_without_prior", {})}
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -9,6 +9,11 @@ config: {}                    # settings for every model (e.g. data_path, load_c
 models:                       # label -> model (default: the label) and its own settings; the table keeps this order
   SASRec: {config: {epochs: 300}}
   SOFT w/o SA: {model: SOFT, config: {curriculum: none}}
+  SOFT α=10:                  # a setting may name a file an earlier row wrote, in that row's run of the same seed
+    model: SOFT
+    config: {curriculum_alpha: 10, sft_adapter_path: {from_row: SOFT w/o SA, file: SOFT-*-sft}}
+select:                       # a row with, per seed, the member whose best validation score is best
+  SOFT (α on validation): [SOFT w/o SA, SOFT α=10]
 ```
 Merging with ``extends`` is recursive for mappings, so a derived suite can change one model's budget or add a model.
 """
@@ -18,12 +23,40 @@ from pathlib import Path
 
 import yaml
 
-SUITE_KEYS = {"name", "extends", "dataset", "seeds", "config", "models"}
+SUITE_KEYS = {"name", "extends", "dataset", "seeds", "config", "models", "select"}
+REFERENCE_KEYS = {"from_row", "file"}
 MODEL_KEYS = {"model", "config"}
 
 
 class SuiteError(ValueError):
     """A suite file that cannot run; raised before any model trains."""
+
+
+class _SettingsLoader(yaml.SafeLoader):
+    """Safe yaml that reads ``1e-4`` as a number, as RecBole's own config files do (plain YAML 1.1 needs ``1.0e-4``)."""
+
+
+_SettingsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
+
+
+def read_yaml(path: Path):
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SettingsLoader)
+
+
+def read_settings_files(paths: list[str]) -> dict:
+    """The settings of RecBole-style config files, later files winning (as ``--config_files`` does for one run)."""
+    settings: dict = {}
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise SuiteError(f"Config file {path} does not exist.")
+        try:
+            settings.update(read_yaml(path) or {})
+        except yaml.YAMLError as error:
+            raise SuiteError(f"Config file {path} is not valid yaml: {error}") from None
+    return settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,7 @@ class Suite:
     config: dict
     models: list[SuiteModel]
     path: Path
+    selections: dict[str, list[str]] = field(default_factory=dict)
 
     def run_config(self, model: SuiteModel) -> dict:
         """The settings one model runs with: the suite's, then the model's own."""
@@ -67,7 +101,7 @@ def read_suite_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
         raise SuiteError(f"Suite file {path} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = read_yaml(path) or {}
     except yaml.YAMLError as error:
         raise SuiteError(f"Suite file {path} is not valid yaml: {error}") from None
     if not isinstance(raw, dict):
@@ -93,14 +127,48 @@ def load_suite(path: str | Path) -> Suite:
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise SuiteError(f"Suite {path}: config must be a mapping of RecBole settings, got {config!r}.")
+    models = _suite_models(path, raw.get("models"))
+    _check_references(path, config, models)
     return Suite(
         name=str(raw["name"]),
         dataset=raw["dataset"],
         seeds=seeds,
         config=config,
-        models=_suite_models(path, raw.get("models")),
+        models=models,
         path=path.resolve(),
+        selections=_selections(path, raw.get("select") or {}, models),
     )
+
+
+def is_reference(value) -> bool:
+    """A setting that names a file an earlier row writes: ``{from_row: LABEL, file: GLOB}``."""
+    return isinstance(value, dict) and set(value) == REFERENCE_KEYS
+
+
+def _check_references(path: Path, config: dict, models: list[SuiteModel]) -> None:
+    if any(is_reference(value) for value in config.values()):
+        raise SuiteError(f"Suite {path}: a from_row setting belongs to one model's config, not to the suite's.")
+    for position, model in enumerate(models):
+        earlier = {other.label for other in models[:position]}
+        for key, value in model.config.items():
+            if is_reference(value) and value["from_row"] not in earlier:
+                raise SuiteError(
+                    f"Suite {path}, model '{model.label}': {key} comes from row '{value['from_row']}', which is not a "
+                    f"row above it; rows run in order, so list it first."
+                )
+
+
+def _selections(path: Path, select, models: list[SuiteModel]) -> dict[str, list[str]]:
+    labels = {model.label for model in models}
+    if not isinstance(select, dict):
+        raise SuiteError(f"Suite {path}: select must map a row label to a list of model labels.")
+    for label, members in select.items():
+        if not isinstance(members, list) or len(members) < 2 or set(members) - labels:
+            raise SuiteError(
+                f"Suite {path}, select '{label}': expected a list of at least two model labels of this suite, "
+                f"got {members!r}."
+            )
+    return {str(label): members for label, members in select.items()}
 
 
 def _suite_models(path: Path, models) -> list[SuiteModel]:

@@ -19,7 +19,8 @@ def run_one(out: Path, folder: Path) -> dict:
 
     run_folder = out / folder
     plan = json.loads((run_folder / "plan.json").read_text())
-    config = {**plan["config"], "checkpoint_dir": str(out / plan["config"]["checkpoint_dir"])}
+    config = {key: resolve_run_file(value, out) if is_run_file(value) else value for key, value in plan["config"].items()}
+    config["checkpoint_dir"] = str(out / config["checkpoint_dir"])
     started = datetime.now().isoformat(timespec="seconds")
     result = run_recbole_soft(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False)
     result = {
@@ -32,6 +33,23 @@ def run_one(out: Path, folder: Path) -> dict:
     text = json.dumps(result, indent=2, default=float)
     write_atomically(run_folder / "result.json", lambda partial: partial.write_text(text))
     return result
+
+
+def is_run_file(value) -> bool:
+    """A setting that names a file another run of the suite wrote: ``{from_run: runs/<label>/seed-<seed>, file: GLOB}``."""
+    return isinstance(value, dict) and set(value) == {"from_run", "file"}
+
+
+def resolve_run_file(reference: dict, out: Path) -> str:
+    """The one file or folder matching the reference in that run's folder, as an absolute path."""
+    folder = out / reference["from_run"]
+    found = sorted(path for path in folder.glob(reference["file"]) if not path.name.endswith((".partial", ".json")))
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"Expected one '{reference['file']}' in {folder} (written by an earlier row of the suite), found "
+            f"{len(found)}: {[path.name for path in found]}. Run that row first, or rerun it with --force."
+        )
+    return str(found[0].resolve())
 
 
 def relative_paths(value, root: Path):

@@ -59,9 +59,9 @@ class Grounder:
         return table
 
 
-def item_table_key(model_id: str, quantization: str, pooling: str, titles: list[str]) -> str:
-    """What the item table depends on; it names the cache file."""
-    digest = hashlib.sha256("\n".join([model_id, quantization, pooling, *titles]).encode())
+def item_table_key(model_id: str, precision: str, pooling: str, titles: list[str]) -> str:
+    """What the item table depends on (``precision``: quantization and compute type); it names the cache file."""
+    digest = hashlib.sha256("\n".join([model_id, precision, pooling, *titles]).encode())
     return digest.hexdigest()[:16]
 
 

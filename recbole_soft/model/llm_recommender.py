@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import get_peft_model, load_peft_weights, set_peft_model_state_dict
+from peft import get_peft_model, get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import SequentialRecommender
@@ -21,6 +21,7 @@ from recbole_soft.llm.loading import (
     folder_fingerprint,
     load_causal_lm,
     lora_config,
+    resolve_dtype,
     resolve_llm_folder,
     resolve_quantization,
 )
@@ -51,10 +52,11 @@ class LLMRecommender(SequentialRecommender):
         self.dataset_name = config["dataset"]
         self.titles = load_item_titles(config, dataset)
         self.cache_dir = cache_root(config["llm_cache_dir"])
-        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir)
+        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir, config["llm_revision"])
         self.quantization = resolve_quantization(config["quantization"], self.device)
+        self.compute_dtype = resolve_dtype(config["llm_dtype"], self.device)
         base, self.tokenizer = load_causal_lm(
-            self.llm_folder, self.quantization, self.device, config["gradient_checkpointing"]
+            self.llm_folder, self.quantization, self.device, config["gradient_checkpointing"], self.compute_dtype
         )
         if self.trains_adapter:
             adapter = lora_config(
@@ -84,6 +86,11 @@ class LLMRecommender(SequentialRecommender):
         self.prior_gamma = 0.0 if config["prior_gamma"] == "auto" else float(config["prior_gamma"])  # auto: the trainer picks
         self.scores_without_prior: torch.Tensor | None = None
         self._item_table = None
+
+    @property
+    def precision(self) -> str:
+        """Quantization and compute type: what, beside the weights, changes the model's numbers."""
+        return f"{self.quantization}/{str(self.compute_dtype).removeprefix('torch.')}"
 
     # prompts and targets
     def prompts(self, interaction: Interaction) -> list[str]:
@@ -155,9 +162,7 @@ class LLMRecommender(SequentialRecommender):
     def item_table(self) -> torch.Tensor:
         """Title embeddings of every item (row 0 is the padding item), cached on disk per model and dataset."""
         if self._item_table is None:
-            key = item_table_key(
-                folder_fingerprint(self.llm_folder), self.quantization, self.grounder.pooling, self.titles
-            )
+            key = item_table_key(folder_fingerprint(self.llm_folder), self.precision, self.grounder.pooling, self.titles)
             cache_file = self.cache_dir / "item_tables" / f"{self.dataset_name}-{key}.pt"
             self._item_table = self.grounder.item_table(self.titles, cache_file).to(self.device)
         return self._item_table
@@ -217,8 +222,14 @@ class LLMRecommender(SequentialRecommender):
         return scores.gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
 
     # adapters
+    def adapter_state(self) -> dict[str, torch.Tensor]:
+        """PEFT's state dict of the adapter, taken from the LoRA parameters alone: the whole model's state dict
+        would serialise every frozen (and, in 4-bit, every quantization state of the) base weight at each save."""
+        lora = {name: parameter for name, parameter in self.llm.named_parameters() if "lora_" in name}
+        return get_peft_model_state_dict(self.llm, state_dict=lora)
+
     def save_adapter(self, folder: Path) -> None:
-        self.llm.save_pretrained(str(folder))
+        self.llm.save_pretrained(str(folder), state_dict=self.adapter_state())
 
     def load_adapter(self, folder: Path) -> None:
         weights = load_peft_weights(str(folder), device=str(self.device))

@@ -10,7 +10,6 @@ import json
 from logging import Logger
 from pathlib import Path
 
-from peft import get_peft_model_state_dict
 from recbole.utils import set_color
 
 from recbole_soft.atomic import write_atomically
@@ -52,11 +51,11 @@ class SelfDistillation:
     def _fingerprint(self, prompts: list[str]) -> str:
         """Same prompts, same SFT adapter, same base model and decoding: the same distilled set."""
         digest = hashlib.sha256()
-        for name, tensor in sorted(get_peft_model_state_dict(self.model.llm).items()):
+        for name, tensor in sorted(self.model.adapter_state().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().numpy().tobytes())
         decoding = self.model.decoding
-        settings = [folder_fingerprint(self.model.llm_folder), self.model.quantization, self.num_beams, self.constrained,
+        settings = [folder_fingerprint(self.model.llm_folder), self.model.precision, self.num_beams, self.constrained,
                     decoding.max_new_tokens, decoding.length_penalty]
         digest.update(json.dumps(settings).encode())
         digest.update("\n".join(prompts).encode())

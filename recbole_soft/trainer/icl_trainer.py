@@ -9,7 +9,8 @@ class ICLTrainer(LLMEvaluation, Trainer):
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
+        # facts about the run beyond metrics, reported by run_recbole_soft
+        self.run_info: dict = {"llm_precision": model.precision}
 
     def _build_optimizer(self, **kwargs):
         return None

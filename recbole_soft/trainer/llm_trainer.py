@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import get_peft_model_state_dict, set_peft_model_state_dict
+from peft import set_peft_model_state_dict
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
@@ -21,7 +21,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
     """RecBole's Trainer for a model that fine-tunes a LoRA adapter.
 
     - trains on ``train_sample_num`` seeded training samples (RecBole yields one sample per history prefix);
-    - gradient accumulation, linear warm-up then constant learning rate, bf16 autocast on CUDA;
+    - gradient accumulation, linear warm-up then constant learning rate, bf16 autocast when the LLM computes in bf16;
     - validation by teacher-forced loss on ``valid_sample_num`` seeded validation samples (``llm_valid_by: loss``,
       cheap) or by RecBole's full-ranking ``valid_metric`` on every validation user (``llm_valid_by: ranking``);
     - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test;
@@ -41,12 +41,21 @@ class LLMTrainer(LLMEvaluation, Trainer):
         self.run_state = RunState.start(config, self.saved_model_file, self.logger)
         self.saved_model_file = self.run_state.saved_model_file  # a resumed run keeps its own file names
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
-        self.run_info: dict = {}  # facts about the run beyond metrics, reported by run_recbole_soft
+        # facts about the run beyond metrics, reported by run_recbole_soft
+        self.run_info: dict = {"llm_precision": model.precision, "learning_curve": []}
         self._validation_rows = None
         self._capped_train_data = None
 
+    @property
+    def learning_curve(self) -> list[dict]:
+        """One row per trained epoch of every stage: stage, epoch, train_loss and (when validated) valid_score, which
+        is the teacher-forced CE per title token with ``llm_valid_by: loss``."""
+        return self.run_info["learning_curve"]
+
     def _build_optimizer(self, **kwargs):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
+        if self.learner.lower() == "paged_adamw_8bit":
+            return paged_adamw_8bit(kwargs["params"], self.learning_rate, self.weight_decay, self.device)
         return super()._build_optimizer(**kwargs)
 
     def _build_lr_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
@@ -55,8 +64,9 @@ class LLMTrainer(LLMEvaluation, Trainer):
         return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
 
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        """bf16 autocast when the base model computes in bf16, so the float32 LoRA layers run in bf16 too."""
+        if self.model.compute_dtype == torch.bfloat16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def training_samples(self, train_data):
@@ -93,7 +103,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         return progress["finished"] or progress["epoch"] + 1 >= self.epochs or progress["cur_step"] > self.stopping_step
 
     def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
-        adapter = get_peft_model_state_dict(self.model.llm)
+        adapter = self.model.adapter_state()
         self.run_state.record(self.stage, {
             "finished": finished,
             "epoch": epoch,
@@ -104,6 +114,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict(),
             "random": random_states(train_data.generator),
+            "learning_curve": list(self.learning_curve),
             "trainer": self.resumable_state(),
         })
 
@@ -114,6 +125,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         self.start_epoch, self.cur_step = progress["epoch"] + 1, progress["cur_step"]
         self.best_valid_score, self.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
         restore_random_states(progress["random"], train_data.generator)
+        self.learning_curve[:] = progress.get("learning_curve", [])  # absent from states saved before it existed
         self.restore_resumable_state(progress["trainer"])
 
     def resumable_state(self) -> dict:
@@ -150,7 +162,9 @@ class LLMTrainer(LLMEvaluation, Trainer):
                 self.optimizer.zero_grad()
             if show_progress:
                 batches.set_postfix(loss=f"{loss:.4f}")
-        return total / max(1, len(train_data))
+        mean_loss = total / max(1, len(train_data))
+        self.learning_curve.append({"stage": self.stage, "epoch": epoch_idx, "train_loss": mean_loss})
+        return mean_loss
 
     def _backward(self, loss_func, interaction, share: float) -> float:
         """Accumulate the gradient of ``share`` of the batch's loss; returns that share of the loss."""
@@ -162,12 +176,20 @@ class LLMTrainer(LLMEvaluation, Trainer):
 
     def _valid_epoch(self, valid_data, show_progress=False):
         if not self.validate_by_loss:
-            return super()._valid_epoch(valid_data, show_progress)
+            score, result = super()._valid_epoch(valid_data, show_progress)
+            self._record_validation(score)
+            return score, result
         if self._validation_rows is None:
             self._validation_rows = seeded_rows(valid_data._dataset, self.config["valid_sample_num"], self.config["seed"])
         with self._autocast():
             loss = self.model.validation_loss(self._validation_rows, self.config["eval_batch_size"])
+        self._record_validation(loss)
         return loss, {"valid_loss": round(loss, self.config["metric_decimal_place"])}
+
+    def _record_validation(self, score: float) -> None:
+        """The valid score beside the train loss of the epoch just trained: the learning curve of the run."""
+        if self.learning_curve and "valid_score" not in self.learning_curve[-1]:
+            self.learning_curve[-1]["valid_score"] = score
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         """The best adapter so far, as a PEFT folder swapped in atomically (RecBole would pickle the whole model)."""
@@ -181,3 +203,12 @@ class LLMTrainer(LLMEvaluation, Trainer):
         folder = Path(model_file or self.adapter_dir)
         self.model.load_adapter(folder)
         self.logger.info(f"Loading the best adapter from {folder}")
+
+
+def paged_adamw_8bit(params, learning_rate: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    """bitsandbytes' paged 8-bit AdamW (QLoRA's optimiser): 8-bit moments, paged to host memory under pressure."""
+    if device.type != "cuda":
+        raise ValueError("learner='paged_adamw_8bit' needs a CUDA device; on CPU use learner: adamw.")
+    import bitsandbytes as bnb
+
+    return bnb.optim.PagedAdamW8bit(params, lr=learning_rate, weight_decay=weight_decay)

@@ -37,6 +37,17 @@ def test_pairwise_auc_is_a_column_when_a_model_reports_it_and_a_dash_for_the_oth
     assert sasrec.split(" | ")[position] == "–" and dmpo.split(" | ")[position] == "0.7500"
 
 
+def test_what_an_llm_answered_is_shown_beside_its_metrics():
+    soft = {**result(1.0), "answers": {"answers": 943, "distinct_items": 81, "no_item_share": 0.0, "in_history_share": 0.434},
+            "distillation": {"answers": 256, "real_title": 109}}
+    rows = [summarise("SASRec", "SASRec", {1: result(1.0)}), summarise("SOFT", "SOFT", {1: soft})]
+    header, _, sasrec, soft_row = [line.split(" | ") for line in markdown_table(rows).splitlines()]
+    cells = dict(zip(header, soft_row))
+    assert (cells["distinct top-1"], cells["top-1 in history"], cells["top-1 no item"]) == ("81", "0.4340", "0.0000")
+    assert cells["distilled no item"] == f"{1 - 109 / 256:.4f}"
+    assert sasrec[header.index("distinct top-1")] == "–"
+
+
 def test_write_report_writes_table_csv_json_and_chart(tmp_path):
     rows = [summarise("Pop", "Pop", {1: result(0.5), 2: result(0.7)}), summarise("SOFT", "SOFT", {1: result(1.0)})]
     paths = write_report(tmp_path, "suite on ml-100k", rows)

@@ -8,7 +8,7 @@ from recbole_soft.benchmark.report import METRICS
 from tests.benchmark.test_suite import REQUIRED_MODELS, SUITES
 
 ARTEFACTS = ["table.md", "table.csv", "results.json", "scores.png", "environment.json", "suite.log"]
-LLM_MODELS = {"ICL", "BIGRec", "BIGRec + popularity", "SOFT", "SOFT + popularity", "SOFT w/o SA", "DMPO"}
+LLM_MODELS = {"ICL", "BIGRec", "DMPO", "SOFT"}
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,17 @@ def test_the_quick_suite_writes_every_artefact(quick_results):
 
 def test_the_quick_suite_table_has_one_row_per_model_with_every_metric(quick_results):
     rows = json.loads((quick_results / "results.json").read_text())
-    assert [row["label"] for row in rows] == [model.label for model in load_suite(SUITES / "quick.yaml").models]
+    suite = load_suite(SUITES / "quick.yaml")
+    expected = [label for model in suite.models for label in
+                [model.label, *([f"{model.label} + popularity prior"] if model.model in LLM_MODELS else [])]]
+    assert [row["label"] for row in rows][:len(expected)] == expected  # an LLM row: alone, then with its prior
+    (chosen,) = {label for row in rows[len(expected):] for label in row["chosen"].values()}
+    assert [row["label"] for row in rows[len(expected):]] == [
+        f"SOFT (α on validation) [{chosen}]", f"SOFT (α on validation) [{chosen}] + popularity prior"]
     for row in rows:
         assert set(METRICS) <= set(row["mean"]) and all(0 <= row["mean"][metric] <= 1 for metric in METRICS)
         assert row["mean"]["train_time_s"] >= 0 and row["mean"]["peak_memory_mb"] > 0
-        assert ("pairwise_auc" in row["mean"]) == (row["label"] in LLM_MODELS)
+        assert ("pairwise_auc" in row["mean"]) == (row["model"] in LLM_MODELS)
     table = (quick_results / "table.md").read_text().splitlines()
     assert "all items ranked (earlier items excluded)" in table[0]
     assert len(table) == 4 + len(rows) and all(f"| {row['label']} | 1 |" in "\n".join(table) for row in rows)
@@ -122,3 +128,44 @@ def test_models_of_one_suite_cannot_differ_in_history_masking(tmp_path, data_roo
     suite = tiny_suite(tmp_path, data_root, "  Pop: {config: {exclude_history: True}}\n  GRU4Rec: {}\n")
     with pytest.raises(SuiteError, match="exclude_history must be the same for every model of a suite"):
         run_suite(suite, tmp_path / "out")
+
+
+def test_a_model_ranked_with_a_prior_is_reported_alone_and_with_the_prior_from_the_same_runs():
+    plan = {"model": "BIGRec", "config": {"prior": "popularity"}}
+    with_prior = {"hit@10": 0.08, "ndcg@10": 0.04, "pairwise_auc": 0.6}
+    results = {
+        2020: {"test_result": with_prior, "result_without_prior": {"hit@10": 0.02, "ndcg@10": 0.01}},
+        2021: {"test_result": {"hit@10": 0.03, "ndcg@10": 0.02, "pairwise_auc": 0.7}, "prior_grid": {"chosen": 0.0}},
+    }
+    alone, combined = runner.model_rows("BIGRec", plan, results)
+    assert (alone["label"], combined["label"]) == ("BIGRec", "BIGRec + popularity prior")
+    assert alone["per_seed"]["hit@10"] == {2020: 0.02, 2021: 0.03}  # γ = 0 chosen: the test result is the LLM's own
+    assert combined["per_seed"]["hit@10"] == {2020: 0.08, 2021: 0.03}
+    assert alone["per_seed"]["pairwise_auc"] == {2020: 0.6, 2021: 0.7}  # a likelihood measure, the prior plays no part
+    assert runner.model_rows("Pop", {"model": "Pop", "config": {}}, {2020: {"test_result": with_prior}})[0]["label"] == "Pop"
+
+
+def test_a_row_reuses_an_earlier_rows_files_and_a_selection_picks_by_validation(tmp_path, data_root, tiny_llm):
+    llm = (f"llm_path: '{tiny_llm}', item_text_field: title, train_sample_num: 8, valid_sample_num: 4, "
+           f"max_new_tokens: 6, curriculum_probe_num: 4, curriculum_epochs: 1")
+    models = (
+        f"  SOFT: {{config: {{{llm}}}}}\n"
+        f"  SOFT α=10: {{model: SOFT, config: {{{llm}, curriculum_alpha: 10,"
+        f" sft_adapter_path: {{from_row: SOFT, file: SOFT-*-sft}}, distill_dir: {{from_row: SOFT, file: distilled}}}}}}\n"
+        f"select:\n  SOFT (α on validation): [SOFT, SOFT α=10]\n"
+    )
+    out = run_suite(tiny_suite(tmp_path, data_root, models), tmp_path / "out")
+    reused = json.loads((out / "runs" / "SOFT_10" / "seed-2020" / "result.json").read_text())
+    assert reused["plan"]["config"]["sft_adapter_path"] == {"from_run": "runs/SOFT/seed-2020", "file": "SOFT-*-sft"}
+    assert {row["stage"] for row in reused["learning_curve"]} == {"curriculum"}  # stage 1: the SOFT row's adapter
+    rows = {row["label"].split(" [")[0]: row for row in json.loads((out / "results.json").read_text())}
+    selected = rows["SOFT (α on validation)"]
+    scores = {label: json.loads((out / "runs" / folder / "seed-2020" / "result.json").read_text())["best_valid_score"]
+              for label, folder in [("SOFT", "SOFT"), ("SOFT α=10", "SOFT_10")]}
+    assert selected["chosen"] == {"2020": min(scores, key=scores.get)}  # valid loss: lower is better
+
+
+def test_a_reference_to_a_row_below_is_refused(tmp_path, data_root):
+    models = "  BIGRec: {config: {sft_adapter_path: {from_row: SOFT, file: x}}}\n  SOFT: {}\n"
+    with pytest.raises(SuiteError, match="comes from row 'SOFT', which is not a row above it"):
+        tiny_suite(tmp_path, data_root, models)

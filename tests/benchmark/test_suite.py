@@ -7,7 +7,8 @@ from tests.conftest import REPOSITORY
 
 SUITES = REPOSITORY / "properties" / "benchmark"
 REQUIRED_MODELS = {
-    "Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "BIGRec + popularity", "SOFT", "SOFT + popularity", "SOFT w/o SA", "DMPO",
+    "Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "DMPO", "SOFT w/o SA", "SOFT", "SOFT α=100", "SOFT α=10",
+    "SOFT α=0.1",
 }
 
 
@@ -21,6 +22,7 @@ def test_every_shipped_suite_loads_and_compares_the_plugin_with_recbole(suite_fi
     suite = load_suite(suite_file)
     assert {model.label for model in suite.models} == REQUIRED_MODELS
     assert suite.name == suite_file.stem and suite.seeds
+    assert suite.selections == {"SOFT (α on validation)": ["SOFT α=100", "SOFT α=10", "SOFT", "SOFT α=0.1"]}
 
 
 def test_there_is_a_suite_for_every_shared_dataset_with_titles():

@@ -1,3 +1,9 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel
@@ -5,6 +11,7 @@ from transformers import BertConfig, BertModel
 from recbole_soft.llm.loading import (
     EMBEDDED_LLM,
     load_causal_lm,
+    resolve_dtype,
     resolve_llm_folder,
     resolve_quantization,
 )
@@ -15,7 +22,7 @@ CPU = torch.device("cpu")
 
 
 def test_a_path_that_does_not_exist_is_refused_with_what_is_accepted(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither a Hugging Face model folder.*nor a .gguf file.*SmolLM2"):
+    with pytest.raises(FileNotFoundError, match="neither a Hugging Face model folder.*a .gguf file, a hub id.*SmolLM2"):
         resolve_llm_folder(str(tmp_path / "missing"), tmp_path)
 
 
@@ -82,3 +89,57 @@ def test_the_embedded_llm_loads_and_answers(embedded_llm_folder):
     assert builder.uses_chat_template
     [answer] = TitleGenerator(model, tokenizer, batch_size=1).generate([prompt], Decoding(1, max_new_tokens=12))
     assert "Paris" in answer
+
+
+# Loads a hub id in a fresh process, so that huggingface_hub reads HF_HOME and HF_HUB_OFFLINE from the environment.
+HUB_DRIVER = """
+import json, sys
+from recbole_soft.llm.loading import load_causal_lm, resolve_llm_folder
+import torch
+try:
+    folder = resolve_llm_folder(sys.argv[1], None, sys.argv[2] if len(sys.argv) > 2 else None)
+except FileNotFoundError as error:
+    print(json.dumps({"error": str(error)})); sys.exit()
+model, tokenizer = load_causal_lm(folder, "none", torch.device("cpu"))
+print(json.dumps({"folder": str(folder), "layers": model.config.num_hidden_layers, "pad": tokenizer.pad_token}))
+"""
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def load_from_hub(hf_home, *arguments) -> dict:
+    environment = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    environment.pop("HF_HUB_CACHE", None)
+    process = subprocess.run([sys.executable, "-c", HUB_DRIVER, *arguments], env=environment, capture_output=True,
+                             text=True)
+    assert process.returncode == 0, process.stderr[-2000:]
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def hub_cache(tmp_path, tiny_llm):
+    """The tiny Llama placed in the hub-cache layout under a fresh HF_HOME, as a download would leave it."""
+    repository = tmp_path / "hf" / "hub" / "models--tiny-org--tiny-llama"
+    shutil.copytree(tiny_llm, repository / "snapshots" / REVISION)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text(REVISION)
+    return tmp_path / "hf"
+
+
+def test_a_hub_id_loads_offline_from_the_hub_cache_at_its_revision(hub_cache):
+    loaded = load_from_hub(hub_cache, "tiny-org/tiny-llama")
+    assert loaded["layers"] == 2 and loaded["pad"]
+    assert loaded["folder"].endswith(f"snapshots/{REVISION}")  # caches keyed by the folder follow the revision
+    assert load_from_hub(hub_cache, "tiny-org/tiny-llama", REVISION)["folder"] == loaded["folder"]
+
+
+def test_a_hub_id_missing_from_the_cache_offline_says_how_to_get_it(hub_cache):
+    error = load_from_hub(hub_cache, "tiny-org/absent-model")["error"]
+    assert "not in this machine's Hugging Face cache" in error and "HF_HUB_OFFLINE is set" in error
+    assert "hf download tiny-org/absent-model" in error
+
+
+def test_auto_dtype_is_bf16_on_cuda_and_float32_on_cpu():
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert resolve_dtype("auto", CPU) == torch.float32
+    assert resolve_dtype("bfloat16", CPU) == torch.bfloat16

@@ -1,0 +1,21 @@
+"""The measurement scripts under benchmarks/ run end to end on the tiny shape, so that a GPU session only has to run
+them (they print measured numbers; nothing here checks a speed)."""
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPOSITORY
+
+
+def test_gpu_memory_speed_measures_training_and_scoring_for_each_precision(tmp_path, embedded_llm_folder):
+    out = tmp_path / "figures.json"
+    command = [sys.executable, "benchmarks/gpu_memory_speed.py", "--shapes", "tiny", "--device", "cpu", "--steps", "1",
+               "--batch", "2", "--tokens", "16", "--users", "3", "--beams", "1", "2", "--out", str(out)]
+    process = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["gpu"] == "cpu" and figures["peak_bf16_flops"] is None
+    assert [(run["shape"], run["precision"]) for run in figures["runs"]] == [("tiny", "nf4"), ("tiny", "bf16")]
+    for run in figures["runs"]:
+        assert run["train_tokens_per_s"] > 0 and run["score_users_per_s_beams1"] > 0 and run["score_users_per_s_beams2"] > 0
+        assert run["parameters"] > 3_000_000  # the tiny Llama's embeddings alone hold 49152 x 64 weights
