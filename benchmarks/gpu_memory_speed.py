@@ -110,7 +110,7 @@ def training_speed(model: BIGRec, steps: int, batch: int, tokens: int) -> dict:
     return {"train_tokens_per_s": steps * batch * tokens / elapsed, "train_peak_gpu_memory_mb": peak_mb(device)}
 
 
-def scoring_speed(model: BIGRec, test_data, users: int, beams: int) -> dict:
+def scoring_speed(model: BIGRec, test_data, users: int, beams: int, parameters: int) -> dict:
     rows = test_data._dataset.inter_feat
     interaction = rows[torch.arange(min(users, len(rows)))].to(model.device)
     model.eval()
@@ -127,7 +127,7 @@ def scoring_speed(model: BIGRec, test_data, users: int, beams: int) -> dict:
     generated = len(interaction) * beams * model.decoding.max_new_tokens
     return {f"score_users_per_s_beams{beams}": len(interaction) / seconds,
             f"score_peak_gpu_memory_mb_beams{beams}": peak_mb(model.device),
-            f"score_token_flops_per_s_beams{beams}": 2 * model_parameters(model) * (prompt_tokens + generated) / seconds}
+            f"score_token_flops_per_s_beams{beams}": 2 * parameters * (prompt_tokens + generated) / seconds}
 
 
 def model_parameters(model: BIGRec) -> int:
@@ -171,7 +171,7 @@ def main() -> None:
                 run = {"shape": shape, "precision": precision, "parameters": model_parameters(model),
                        **training_speed(model, args.steps, args.batch, args.tokens)}
                 for beams in args.beams:
-                    run.update(scoring_speed(model, test_data, args.users, beams))
+                    run.update(scoring_speed(model, test_data, args.users, beams, run["parameters"]))
                 if peak:
                     run["train_flops_fraction"] = 4 * run["parameters"] * run["train_tokens_per_s"] / peak
                     for beams in args.beams:

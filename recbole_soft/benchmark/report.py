@@ -11,10 +11,10 @@ PLOTTED = {"hit@10": "Hit@10", "ndcg@10": "NDCG@10"}
 # what an LLM said, so that collapse or hallucination shows in the table: its top-1 answers on the test users, and
 # the raw-text answers of SOFT's self-distillation
 ANSWERS = {
-    "distinct_items": ("distinct top-1", lambda result: result.get("answers", {}).get("distinct_items")),
-    "in_history_share": ("top-1 in history", lambda result: result.get("answers", {}).get("in_history_share")),
-    "no_item_share": ("top-1 no item", lambda result: result.get("answers", {}).get("no_item_share")),
-    "distilled_no_item_share": ("distilled no item", lambda result: _distilled_no_item_share(result.get("distillation"))),
+    "distinct_items": "distinct top-1",
+    "in_history_share": "top-1 in history",
+    "no_item_share": "top-1 no item",
+    "distilled_no_item_share": "distilled no item",
 }
 
 
@@ -33,8 +33,10 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
 
 
 def _value(result: dict, column: str) -> float | None:
-    if column in ANSWERS:
-        value = ANSWERS[column][1](result)
+    if column == "distilled_no_item_share":
+        value = _distilled_no_item_share(result.get("distillation"))
+    elif column in ANSWERS:
+        value = result.get("answers", {}).get(column)  # AnswerLog.summary() of the test pass
     else:
         value = result["test_result"].get(column) if column in METRICS + OPTIONAL_METRICS else result.get(column)
     return None if value is None else float(value)
@@ -64,7 +66,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def _heading(column: str) -> str:
-    return ANSWERS[column][0] if column in ANSWERS else COSTS.get(column, column)
+    return ANSWERS.get(column) or COSTS.get(column, column)
 
 
 def _cell(row: dict, column: str) -> str:
