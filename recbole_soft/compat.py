@@ -77,6 +77,18 @@ def _fix_pop() -> None:
     Pop.calculate_loss = _count_item_interactions
 
 
+def _turn_off_anomaly_detection() -> None:
+    """Undo ``torch.autograd.set_detect_anomaly(True)``, which RecBole's SINE module runs when it is imported.
+
+    Importing any RecBole sequential model imports SINE, and anomaly mode then checks every gradient for NaN and
+    records a stack trace at every forward op, for every model of the process: SASRec's training step on ml-100k
+    took 3.6 s instead of 2.2 s on a 2-core CPU. Importing the package here first makes the order harmless.
+    """
+    import recbole.model.sequential_recommender  # noqa: F401  (runs SINE's module-level switch now, not later)
+
+    torch.autograd.set_detect_anomaly(False)
+
+
 def keep_4bit_weights_unpacked(model: torch.nn.Module) -> int:
     """Stop bitsandbytes (0.50) from repacking 4-bit weights for its AVX512-BF16 CPU kernel; returns the layers set.
 
@@ -97,3 +109,4 @@ def apply() -> None:
     _add_numpy_aliases()
     _let_recbole_trainer_load_its_checkpoints()
     _fix_pop()
+    _turn_off_anomaly_detection()

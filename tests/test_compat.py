@@ -46,3 +46,16 @@ def test_pop_counts_every_interaction_of_a_batch_that_repeats_an_item(data_root)
     model.calculate_loss(Interaction({"item_id": torch.tensor([5, 3])}))
     assert model.item_cnt[[3, 5, 4], 0].tolist() == [4, 2, 0]
     assert model.max_cnt.item() == 4
+
+
+def test_recbole_models_leave_autograd_anomaly_detection_off():
+    # RecBole's SINE module switches anomaly detection on for the whole process when it is imported
+    import subprocess
+    import sys
+
+    probe = (
+        "import torch; from recbole_soft.registry import get_model; get_model('SASRec'); "
+        "import recbole.model.sequential_recommender.sine; print(torch.is_anomaly_enabled())"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "False"
