@@ -2,13 +2,17 @@
 --benchmark SUITE.yaml to run a whole suite of models.
 
 ``main(argv)`` and the command behave the same: the overrides parsed here are handed to the run explicitly, and
-RecBole's Config does not read ``sys.argv`` a second time. Settings are checked before torch is imported.
+RecBole's Config does not read ``sys.argv`` a second time. Settings are checked before torch is imported. The
+command prints a user's mistake (``InputError``) as one line and exits with status 2; ``--debug`` or
+``RECBOLE_SOFT_DEBUG=1`` shows its traceback instead.
 """
 import argparse
 import ast
 import logging
 import sys
 from pathlib import Path
+
+from recbole_soft.errors import DEBUG_VARIABLE, InvalidSetting, run_as_command
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default: ml-100k)")
     parser.add_argument("--config_files", default=None, help="space-separated yaml files of settings (with --benchmark: "
                         "for every model of the suite, e.g. properties/gpu.yaml)")
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an input error (or set {DEBUG_VARIABLE}=1)")
     suite = parser.add_argument_group("benchmark suites")
     suite.add_argument("--benchmark", metavar="SUITE.yaml", help="run every model of a suite, e.g. properties/benchmark/ml-100k.yaml")
     suite.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the suite's); the table shows mean ± std")
@@ -40,7 +45,7 @@ def parse_overrides(arguments: list[str]) -> dict:
     overrides = {}
     for argument in arguments:
         if not argument.startswith("--") or "=" not in argument:
-            raise SystemExit(f"Unrecognised argument {argument!r}: settings are written --key=value, e.g. --epochs=1.")
+            raise InvalidSetting(f"Unrecognised argument {argument!r}: settings are written --key=value, e.g. --epochs=1.")
         key, value = argument[2:].split("=", 1)
         overrides[key] = _literal(value)
     return overrides
@@ -72,16 +77,13 @@ def main(argv: list[str] | None = None):
 
 def console_main() -> None:
     """The ``run_recbole_soft`` console script: ``main`` without handing its result to ``sys.exit``."""
-    main()
+    run_as_command(main, "run_recbole_soft")
 
 
 def _check_overrides(overrides: dict) -> None:
     from recbole_soft.settings import check_values
 
-    try:
-        check_values(overrides)
-    except ValueError as error:
-        raise SystemExit(str(error)) from None
+    check_values(overrides)
 
 
 def run_benchmark(args: argparse.Namespace) -> Path:

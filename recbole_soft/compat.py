@@ -1,10 +1,15 @@
 """The one place where recbole 1.2.1 is adapted to today's numpy 2, pandas and torch >= 2.6, and where its bugs
-that change results are fixed; also where a bitsandbytes CPU bug that changes results is avoided.
+that change results are fixed; also where a bitsandbytes CPU bug that changes results is avoided, and where the
+transformers versions the package supports are told apart.
 
 Nothing else in the project patches RecBole, and nothing imports ``recbole.quick_start`` (it pulls in ray,
 which needs ``pkg_resources`` and ``np.bool8``).
 """
+import inspect
+import logging
 import types
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +34,20 @@ class _TorchLoadingOwnCheckpoints(types.ModuleType):
     def load(*args, **kwargs):
         kwargs.setdefault("weights_only", False)
         return torch.load(*args, **kwargs)
+
+
+class _NumpySeedingGenerators(types.ModuleType):
+    """``numpy`` as seen by RecBole's hyper_tuning module, except that ``random.RandomState(seed)`` is a Generator.
+
+    RecBole 1.2.1's exhaustive search (HyperTuning's default algorithm) seeds numpy's legacy ``RandomState``, but
+    hyperopt >= 0.2.7 samples with Generator methods (``rng.integers``), so the first trial fails with an
+    AttributeError. The module uses numpy's random state nowhere else.
+    """
+
+    random = types.SimpleNamespace(RandomState=np.random.default_rng)
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
 
 
 def _add_numpy_aliases() -> None:
@@ -71,10 +90,47 @@ FIXED_MODELS = {
 }
 
 
+def _let_exhaustive_hyper_tuning_sample() -> None:
+    import recbole.trainer.hyper_tuning as hyper_tuning
+
+    if not isinstance(hyper_tuning.np, _NumpySeedingGenerators):
+        hyper_tuning.np = _NumpySeedingGenerators("numpy")
+
+
 def _fix_pop() -> None:
     from recbole.model.general_recommender.pop import Pop
 
     Pop.calculate_loss = _count_item_interactions
+
+
+def is_run_log(handler: logging.Handler) -> bool:
+    """Whether ``handler`` writes a run's log as RecBole's ``init_logger`` does: ``<root>/log/<Model>/<run>.log``."""
+    if not isinstance(handler, logging.FileHandler):
+        return False
+    parents = Path(handler.baseFilename).parents
+    return len(parents) > 2 and parents[1].name == "log"
+
+
+def _tensorboard_beside_the_log(logger):
+    """RecBole's ``get_tensorboard``, rooted where the run's log is instead of the current directory.
+
+    RecBole writes ``log/<Model>/<run>.log`` and ``log_tensorboard/<run>/`` under the current directory; the
+    plugin's quick start creates ``log/`` under ``output_dir``, and this puts ``log_tensorboard/`` beside it, with
+    the same run name. With the default output directory both are exactly where RecBole puts them.
+    """
+    from recbole.utils import get_local_time
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_logs = [Path(handler.baseFilename) for handler in logger.handlers if is_run_log(handler)]
+    if not run_logs:
+        return SummaryWriter(str(Path("log_tensorboard") / f"model-{get_local_time()}"))
+    return SummaryWriter(str(run_logs[0].parents[2] / "log_tensorboard" / run_logs[0].name.split(".")[0]))
+
+
+def _write_tensorboard_beside_the_log() -> None:
+    import recbole.trainer.trainer as recbole_trainer
+
+    recbole_trainer.get_tensorboard = _tensorboard_beside_the_log
 
 
 def _turn_off_anomaly_detection() -> None:
@@ -103,10 +159,37 @@ def keep_4bit_weights_unpacked(model: torch.nn.Module) -> int:
     return len(layers)
 
 
+def kv_cache_keyword(model: torch.nn.Module) -> str:
+    """The ``forward`` keyword that takes a KV cache: ``cache`` since transformers 5.2x, ``past_key_values`` before
+    (the old name still works there, with a deprecation warning at every call)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+
+
+def kv_cache_of(output):
+    """The KV cache a ``forward(use_cache=True)`` returned, under either version's name."""
+    return output.cache if "cache" in output else output.past_key_values
+
+
+def _quiet_warnings_users_cannot_act_on() -> None:
+    """RecBole 1.2.1 calls pandas in ways pandas 2.x announces it will change (``fillna(inplace=True)`` on a
+    column, ...): a FutureWarning per field at every dataset load, about RecBole's code, not the user's; the same
+    for peft's use of a transformers attribute.
+    bitsandbytes logs at import, on CPUs with AVX512-BF16, that its optional hub kernel could not be fetched;
+    the 4-bit path works without it (and the default CPU run does not quantize)."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+    # peft reads transformers' renamed ``is_gradient_checkpointing`` (transformers warns, peft will follow)
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
 def apply() -> None:
     """Make recbole 1.2.1 importable and usable, and fix what ``FIXED_MODELS`` lists; idempotent."""
     _check_pandas()
     _add_numpy_aliases()
     _let_recbole_trainer_load_its_checkpoints()
     _fix_pop()
+    _let_exhaustive_hyper_tuning_sample()
+    _write_tensorboard_beside_the_log()
     _turn_off_anomaly_detection()
+    _quiet_warnings_users_cannot_act_on()

@@ -10,19 +10,40 @@ user's settings, in this order (later wins):
 4. ``dataset/<name>.yaml``: which fields to load and which holds the item titles;
 5. the user's config files < config dict < command line, exactly as in RecBole.
 """
+import functools
+import re
 from pathlib import Path
+
+import yaml
 
 from recbole_soft import compat
 
 compat.apply()
 
+import recbole  # noqa: E402
 from recbole.config import Config as RecBoleConfig  # noqa: E402  (needs the numpy aliases of compat)
 
+from recbole_soft.errors import InputError, InvalidSetting, MissingInput  # noqa: E402
 from recbole_soft.registry import defaults_file, get_model  # noqa: E402
-from recbole_soft.settings import check_values  # noqa: E402
+from recbole_soft.settings import VALUE_RULES, check_names, check_values  # noqa: E402
 
 PACKAGE_PROPERTIES = Path(__file__).resolve().parent / "properties"
 PROTOCOL_FILE = PACKAGE_PROPERTIES / "protocol.yaml"
+RECBOLE_PROPERTIES = Path(recbole.__file__).resolve().parent / "properties"
+# a setting read in code: config["name"], config.get("name") or final_config_dict["name"]
+SETTING_READ = re.compile(r"""(?:config|final_config_dict)(?:\[|\.get\()\s*["'](\w+)["']""")
+
+
+@functools.cache
+def known_settings() -> frozenset[str]:
+    """Every setting name a run may be given: those of RecBole's and the package's yaml files (any model, any
+    dataset), the checked plugin settings, and every name RecBole's or the package's code reads (RecBole reads
+    some, such as ``encoding`` or ``tail_ratio``, without declaring them in a yaml file)."""
+    files = [*RECBOLE_PROPERTIES.glob("**/*.yaml"), *PACKAGE_PROPERTIES.glob("**/*.yaml")]
+    names = {name for file in files for name in (yaml.safe_load(file.read_text(encoding="utf-8")) or {})}
+    sources = [*RECBOLE_PROPERTIES.parent.glob("**/*.py"), *PACKAGE_PROPERTIES.parent.glob("**/*.py")]
+    names |= {name for file in sources for name in SETTING_READ.findall(file.read_text(encoding="utf-8"))}
+    return frozenset(names | set(VALUE_RULES))
 
 
 def model_defaults(model_class: type) -> list[Path]:
@@ -46,10 +67,36 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, command_line: bool = True):
         self._reads_command_line = command_line
-        super().__init__(model, dataset, config_file_list, config_dict)
+        try:
+            super().__init__(model, dataset, config_file_list, config_dict)
+        except InputError:
+            raise
+        except ValueError as error:  # RecBole's own checks of the settings (topk, metrics, eval_args, ...)
+            raise InvalidSetting(str(error)) from error
 
     def _load_cmd_line(self):
         return super()._load_cmd_line() if self._reads_command_line else {}
+
+    def _load_config_files(self, file_list):
+        """RecBole's merge of the config files, with a missing, unreadable or non-mapping file named with its line."""
+        settings = {}
+        for file in file_list or []:
+            settings.update(self._read_config_file(Path(file)))
+        return settings
+
+    def _read_config_file(self, file: Path) -> dict:
+        if not file.is_file():
+            raise MissingInput(f"Config file {file} does not exist: check the path given to --config_files.")
+        try:
+            settings = yaml.load(file.read_text(encoding="utf-8"), Loader=self.yaml_loader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or "not valid yaml"
+            raise InvalidSetting(f"Config file {file} is not valid yaml{where}: {problem}.") from None
+        if settings is not None and not isinstance(settings, dict):
+            raise InvalidSetting(f"Config file {file} must hold 'key: value' lines, not a {type(settings).__name__}.")
+        return settings or {}
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -70,4 +117,8 @@ class Config(RecBoleConfig):
 
     def _set_default_parameters(self):
         super()._set_default_parameters()
-        check_values(self.final_config_dict)  # a bad yaml or command-line value fails here, before any data loads
+        # a misspelt name or a bad value, in a yaml or on the command line, fails here, before any data loads
+        known = known_settings() | set(self.internal_config_dict)
+        check_names(self.file_config_dict, known, where="the config files")
+        check_names({**self.variable_config_dict, **self.cmd_config_dict}, known, where="the command line or config dict")
+        check_values(self.final_config_dict)

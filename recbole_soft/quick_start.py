@@ -1,19 +1,24 @@
 """run_recbole_soft(): RecBole's quick start for plugin and RecBole models alike, with time and memory measured."""
+import contextlib
 import json
+import logging
+import os
 import resource
 import sys
 from logging import getLogger
 from pathlib import Path
 from time import perf_counter
 
+import colorlog
 import torch
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed, set_color
+from recbole.utils import dict2str, init_logger, init_seed, set_color
 
-from recbole_soft.compat import FIXED_MODELS
+from recbole_soft.compat import FIXED_MODELS, is_run_log
 from recbole_soft.config import Config
 from recbole_soft.data import require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
+from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_plugin_model
 
 
@@ -31,22 +36,18 @@ def run_recbole_soft(
     Returns RecBole's result dict (best_valid_score, valid_score_bigger, best_valid_result, test_result) plus
     train/eval wall time, peak memory, and the path of the JSON file the result was also written to.
     """
+    started = perf_counter()
     config = Config(model, dataset, config_file_list, config_dict, command_line=command_line)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    check_inputs(config)
+    place_outputs(config)
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
-    check_inputs(config)
 
-    dataset = create_dataset(config)
+    dataset, train_data, valid_data, test_data = prepare_data(config)
     logger.info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    align_history_masking(config, dataset, valid_data, test_data)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     _reset_peak_gpu_memory()
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = build_model(config, train_data)
     logger.info(model)
     if config["model"] in FIXED_MODELS:
         logger.info(set_color("compat", "yellow") + f": {FIXED_MODELS[config['model']]}")
@@ -74,13 +75,165 @@ def run_recbole_soft(
         **getattr(trainer, "run_info", {}),
     }
     result["result_file"] = str(_write_result(result, trainer.saved_model_file))
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
+    logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
     logger.info(
         set_color("cost", "yellow") + f": train {result['train_time_s']:.1f}s, eval {result['eval_time_s']:.1f}s, "
-        f"peak memory {result['peak_memory_mb']:.0f} MB, result saved to {result['result_file']}"
+        f"peak memory {result['peak_memory_mb']:.0f} MB"
     )
+    logger.info(summary_line(config, result, perf_counter() - started, logger))
     return result
+
+
+def prepare_data(config: Config) -> tuple:
+    """(dataset, train_data, valid_data, test_data): loaded, split and masked (``exclude_history``) as every model
+    of the plugin sees them."""
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    align_history_masking(config, dataset, valid_data, test_data)
+    return dataset, train_data, valid_data, test_data
+
+
+def build_model(config: Config, train_data):
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    return get_model(config["model"])(config, train_data._dataset).to(config["device"])
+
+
+def place_outputs(config: Config) -> None:
+    """Put the run's log, TensorBoard events and checkpoints under ``output_dir`` (RecBole's default: the current
+    directory): ``log/<Model>/``, ``log_tensorboard/<run>/`` and ``checkpoint_dir`` (``saved/``) when relative."""
+    root = Path(config["output_dir"] or ".").expanduser()
+    checkpoints = Path(config["checkpoint_dir"]).expanduser()
+    config["checkpoint_dir"] = str(checkpoints if checkpoints.is_absolute() else root / checkpoints)
+    root.mkdir(parents=True, exist_ok=True)
+    _detach_earlier_run_logs()
+    with _working_directory(root):  # RecBole's logger writes ./log/ (its file handler keeps an absolute path)
+        init_logger(config)
+
+
+def _detach_earlier_run_logs() -> None:
+    """RecBole's ``init_logger`` attaches its handlers with ``logging.basicConfig``, which does nothing while the
+    root logger has handlers: a second run in one process (HyperTuning, a notebook) would log into the first run's
+    file and put its TensorBoard events beside it. Its console and file handlers are removed first."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if is_run_log(handler):
+            root.removeHandler(handler)
+            handler.close()
+        elif isinstance(getattr(handler, "formatter", None), colorlog.ColoredFormatter):
+            root.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path):
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def summary_line(config: Config, result: dict, wall_s: float, logger) -> str:
+    """One line that ends every run: best validation, test metrics, wall time, where its files were written."""
+    headline = dict.fromkeys(["hit@10", "ndcg@10", config["valid_metric"].lower()])
+    test = {key: value for key, value in result["test_result"].items() if key in headline} or result["test_result"]
+    log_files = [handler.baseFilename for handler in logger.handlers if is_run_log(handler)]
+    return (
+        f"{config['model']} on {config['dataset']}: {_best_validation(config, result)}"
+        f"test {', '.join(f'{k} {_rounded(v)}' for k, v in test.items())}; "
+        f"{wall_s:.0f} s, peak {result['peak_memory_mb']:.0f} MB; files in {config['checkpoint_dir']}"
+        + (f", log {log_files[0]}" if log_files else "")
+    )
+
+
+def _best_validation(config: Config, result: dict) -> str:
+    """The best valid score under its own name: an LLM model validated by loss reports ``valid_loss``."""
+    validated = result["best_valid_result"] or {}
+    if result["best_valid_score"] is None or not validated:
+        return ""
+    name = config["valid_metric"] if config["valid_metric"].lower() in validated else next(iter(validated))
+    return f"best valid {name} {_rounded(result['best_valid_score'])}; "
+
+
+def _rounded(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+
+
+def objective_function(config_dict: dict | None = None, config_file_list: list[str] | None = None,
+                       saved: bool = True) -> dict:
+    """RecBole's ``objective_function`` for ``HyperTuning``, which calls it as ``(config_dict, config_file_list)``:
+    one full run of the model and dataset named in the settings, returning what HyperTuning reads. Trials log at
+    WARNING without progress bars unless the trial's settings say otherwise (config files rank below them)."""
+    settings = {"state": "WARNING", "show_progress": False, **(config_dict or {})}
+    result = run_recbole_soft(config_file_list=config_file_list, config_dict=settings, saved=saved, command_line=False)
+    keys = ("model", "best_valid_score", "valid_score_bigger", "best_valid_result", "test_result")
+    return {key: result[key] for key in keys}
+
+
+def load_data_and_model(model_file: str | Path) -> tuple:
+    """RecBole's ``load_data_and_model`` for plugin and RecBole models alike: (config, model, dataset, train_data,
+    valid_data, test_data) of the run that saved ``model_file``, the model scoring exactly as in that run's test.
+
+    ``model_file`` is the ``<Model>-<time>.pth`` a run wrote in its ``checkpoint_dir``: RecBole's checkpoint for its
+    own models; for an LLM model, the run's settings, its chosen prior weight and the PEFT adapter folder beside it.
+    Unlike RecBole's, it leaves logging to the caller, so that a program that only prints recommendations prints
+    nothing else.
+    """
+    checkpoint = read_checkpoint(model_file)
+    config, dataset, train_data, valid_data, test_data = load_data(checkpoint)
+    model = load_model(config, train_data, checkpoint, Path(model_file))
+    return config, model, dataset, train_data, valid_data, test_data
+
+
+def load_data(checkpoint: dict) -> tuple:
+    """(config, dataset, train_data, valid_data, test_data) rebuilt with the checkpoint's settings: loaded, split and
+    masked (``exclude_history``) as its run did."""
+    config = checkpoint["config"]
+    config.compatibility_settings()  # RecBole's numpy aliases (its metrics use np.float): unpickling skips __init__
+    check_inputs(config)
+    return config, *prepare_data(config)
+
+
+def load_model(config: Config, train_data, checkpoint: dict, model_file: Path):
+    """The checkpoint's model with the weights it was tested with, in evaluation mode (LoRA dropout off)."""
+    model = build_model(config, train_data)
+    load_weights(model, checkpoint, model_file)
+    model.eval()
+    return model
+
+
+def read_checkpoint(model_file: str | Path) -> dict:
+    """The checkpoint a run wrote; a missing or foreign file is refused with what to pass instead."""
+    path = Path(model_file)
+    expected = "the <Model>-<time>.pth file a finished run wrote in its checkpoint_dir (saved/ by default)"
+    if not path.is_file():
+        raise MissingInput(f"No checkpoint at {path}: pass {expected}.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # RecBole's own pickle, Config inside
+    except Exception as error:  # torch.load fails with many types on a file that is not its pickle
+        kind = type(error).__name__
+        raise InvalidSetting(f"{path} is not a readable checkpoint ({kind}): pass {expected}.") from None
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint:
+        raise InvalidSetting(f"{path} is not a model checkpoint (it holds no run settings): pass {expected}.")
+    return checkpoint
+
+
+def load_weights(model, checkpoint: dict, model_file: Path) -> None:
+    """RecBole's state dict, or an LLM model's LoRA adapter from the folder the checkpoint names; then the other
+    parameters (an LLM model's prior weight γ)."""
+    if "state_dict" in checkpoint:
+        model.load_state_dict(checkpoint["state_dict"])
+    elif checkpoint["adapter"] is not None:  # None: a model that trains no adapter (ICL)
+        adapter = model_file.parent / checkpoint["adapter"]
+        if not (adapter / "adapter_config.json").is_file():
+            raise MissingInput(
+                f"The adapter folder {adapter} of {model_file} is missing: keep it beside the .pth file, as the run "
+                f"wrote them."
+            )
+        model.load_adapter(adapter)
+    model.load_other_parameter(checkpoint.get("other_parameter"))
 
 
 def check_inputs(config: Config) -> None:

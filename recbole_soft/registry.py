@@ -5,9 +5,16 @@ outside the package is added with ``register_model``. Classes are named by impor
 use, so looking a name up (e.g. to check a suite file) loads no LLM library. Names that are not plugin models
 fall through to RecBole's own models (RecBole-GNN's ``get_model``/``get_trainer`` idea).
 """
+import difflib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from recbole_soft.errors import InvalidSetting
+
+# RecBole's model packages whose classes run through the plugin's entry point
+RECBOLE_MODEL_PACKAGES = ("general_recommender", "sequential_recommender", "context_aware_recommender",
+                          "knowledge_aware_recommender")
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ def is_plugin_model(name: str) -> bool:
 
 
 def get_model(name: str) -> type:
-    """The model class called ``name``: a plugin model or any RecBole model."""
+    """The model class called ``name`` (in any letter case): a plugin model or any RecBole model."""
     if name in _MODELS:
         return _resolve(_MODELS[name].model)
     from recbole_soft import compat
@@ -58,11 +65,34 @@ def get_model(name: str) -> type:
 
     try:
         return get_recbole_model(name)
-    except (ValueError, ModuleNotFoundError):  # RecBole's last resort imports its lightgbm/xgboost wrappers
-        raise ValueError(
-            f"Unknown model '{name}'. Plugin models: {', '.join(_MODELS)}; RecBole models by their class name, "
-            f"e.g. SASRec, GRU4Rec, BERT4Rec, Pop (names are case-sensitive)."
-        ) from None
+    except (ValueError, AttributeError, ModuleNotFoundError):  # its last resort imports lightgbm/xgboost wrappers
+        spelled = model_spelling(name)
+        return get_model(spelled) if spelled != name else get_recbole_model(name)
+
+
+def model_spelling(name: str) -> str:
+    """The exact name of the model called ``name`` in any letter case; an unknown name fails with the closest one."""
+    by_lower = {known.lower(): known for known in [*_MODELS, *recbole_model_names()]}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.6)
+    hint = f" Did you mean {by_lower[close[0]]}?" if close else ""
+    raise InvalidSetting(
+        f"Unknown model '{name}'.{hint} Plugin models: {', '.join(_MODELS)}; any RecBole model by its name, "
+        f"e.g. SASRec, GRU4Rec, BERT4Rec, Pop."
+    )
+
+
+def recbole_model_names() -> list[str]:
+    """The class names of RecBole's models (importing its model packages: only when a name needs matching)."""
+    from recbole.model.abstract_recommender import AbstractRecommender
+
+    names = []
+    for package in RECBOLE_MODEL_PACKAGES:
+        module = importlib.import_module(f"recbole.model.{package}")
+        names += [name for name, value in vars(module).items()
+                  if isinstance(value, type) and issubclass(value, AbstractRecommender)]
+    return names
 
 
 def get_trainer(model_type, name: str) -> type:

@@ -1,9 +1,13 @@
-"""What every plugin setting may be: the allowed choices and a check per value, with no heavy imports.
+"""What a setting may be: the plugin's choices, a check per value (the plugin's settings and RecBole's common ones),
+and the check that a setting's name exists, with no heavy imports.
 
 The settings layer is used first in a run (when the Config is built, before data or models load), so it owns the
 choices; the modules that act on a setting (loading, grounding, negatives, curriculum, trainer) import them from here.
 """
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Collection, Iterable
+
+from recbole_soft.errors import InvalidSetting
 
 QUANTIZATIONS = ("auto", "nf4", "int8", "none")
 LLM_DTYPES = ("auto", "float32", "bfloat16")
@@ -13,6 +17,7 @@ SCHEDULES = ("adaptive", "none", "linear")
 VALIDATIONS = ("loss", "ranking")
 TITLE_NORMALIZATIONS = ("none", "article_first")
 PRIORS = ("none", "popularity", "model")
+LEARNERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam", "paged_adamw_8bit")  # RecBole's + 8-bit paged
 
 Check = Callable[[object], bool]
 
@@ -79,17 +84,36 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "title_normalization": one_of(TITLE_NORMALIZATIONS),
     "prior": one_of(PRIORS),
     "prior_gamma": (lambda value: value == "auto" or _non_negative_number(value), "a number >= 0, or auto"),
+    # RecBole's own settings that would otherwise fail only after the data has loaded, or silently
+    "learning_rate": (number(0, strict=True), "a number > 0, e.g. 0.001"),
+    "epochs": (_positive_int, "a positive integer"),
+    "train_batch_size": (_positive_int, "a positive integer"),
+    "eval_batch_size": (_positive_int, "a positive integer"),
+    "stopping_step": (_positive_int, "a positive integer"),
+    "weight_decay": (_non_negative_number, "a number >= 0"),
+    "MAX_ITEM_LIST_LENGTH": (_positive_int, "a positive integer"),
+    "seed": (number(0, integer=True), "an integer >= 0"),
+    "learner": (lambda value: isinstance(value, str) and value.lower() in LEARNERS, f"one of {', '.join(LEARNERS)}"),
 }
 
 
+def check_names(settings: Iterable[str], known: Collection[str], where: str = "the settings") -> None:
+    """Raise ``InvalidSetting`` for the first name that is no setting, with the closest known one if any."""
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise InvalidSetting(f"Unknown setting {key} in {where}.{hint} Fix its name or remove it.")
+
+
 def check_values(settings: dict) -> None:
-    """Raise ``ValueError`` naming the first setting whose value is not allowed, and what it must be."""
+    """Raise ``InvalidSetting`` naming the first setting whose value is not allowed, and what it must be."""
     for key, (is_valid, expected) in VALUE_RULES.items():
         if key in settings and not is_valid(settings[key]):
-            raise ValueError(f"{key}={settings[key]!r} is invalid: it must be {expected}.")
+            raise InvalidSetting(f"{key}={settings[key]!r} is invalid: it must be {expected}.")
     history, kept = settings.get("history_len"), settings.get("MAX_ITEM_LIST_LENGTH")
     if history is not None and kept is not None and history > kept:
-        raise ValueError(
+        raise InvalidSetting(
             f"history_len={history} is longer than the MAX_ITEM_LIST_LENGTH={kept} items RecBole keeps per user: "
             f"lower history_len or raise MAX_ITEM_LIST_LENGTH."
         )

@@ -46,8 +46,8 @@ def test_main_and_the_command_give_the_same_result(data_root, tmp_path):
 
 def test_a_bad_setting_on_the_command_line_fails_before_torch_is_imported():
     check = (
-        "import sys\nfrom recbole_soft.cli import main\n"
-        "try:\n    main(['--model=SOFT', '--num_beams=0'])\nexcept SystemExit as exit:\n    print(exit.code)\n"
+        "import sys\nfrom recbole_soft.cli import main\nfrom recbole_soft.errors import InvalidSetting\n"
+        "try:\n    main(['--model=SOFT', '--num_beams=0'])\nexcept InvalidSetting as error:\n    print(error)\n"
         "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
     )
     process = subprocess.run([sys.executable, "-c", check], cwd=REPOSITORY, capture_output=True, text=True)

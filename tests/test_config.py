@@ -1,6 +1,7 @@
 import re
 
 import pytest
+import yaml
 
 from recbole_soft.config import Config
 
@@ -23,6 +24,23 @@ def test_recbole_models_are_resolved_by_name():
     config = Config(model="GRU4Rec", dataset="ml-100k")
     assert config["model"] == "GRU4Rec"
     assert "curriculum" not in config
+
+
+@pytest.mark.parametrize("spelling, name", [("sasrec", "SASRec"), ("GRU4REC", "GRU4Rec"), ("bigrec", "BIGRec")])
+def test_model_names_match_in_any_letter_case(spelling, name):
+    assert Config(model=spelling, dataset="ml-100k", config_dict={"state": "WARNING"})["model"] == name
+
+
+def test_every_setting_of_the_shipped_settings_files_and_suites_is_known():
+    from recbole_soft.benchmark import load_suite
+    from recbole_soft.config import known_settings
+    from tests.conftest import REPOSITORY
+
+    suites = [load_suite(path) for path in (REPOSITORY / "properties" / "benchmark").glob("*.yaml")]
+    used = {key for suite in suites for key in suite.config}
+    used |= {key for suite in suites for model in suite.models for key in model.config}
+    used |= {key for path in (REPOSITORY / "properties").glob("*.yaml") for key in yaml.safe_load(path.read_text())}
+    assert used and used <= known_settings()
 
 
 def test_unknown_model_lists_what_exists():

@@ -1,9 +1,16 @@
 import json
+import subprocess
+import sys
 
+import numpy as np
 import pytest
+import yaml
 
 from recbole_soft import run_recbole_soft
-from tests.conftest import write_atomic_dataset
+from recbole_soft.errors import InvalidSetting, MissingInput
+from recbole_soft.quick_start import load_data_and_model
+from recbole_soft.registry import get_trainer
+from tests.conftest import REPOSITORY, write_atomic_dataset
 
 EXPECTED_METRICS = {f"{metric}@{k}" for metric in ("hit", "ndcg", "mrr") for k in (1, 5, 10, 20)}
 
@@ -61,3 +68,87 @@ def test_another_seed_trains_another_model(llm_config, tmp_path):
         for seed in (1, 2)
     }
     assert scores[1] != scores[2]
+
+
+def model_file(result: dict) -> str:
+    """The checkpoint a run wrote beside its result file."""
+    return result["result_file"].replace(".result.json", ".pth")
+
+
+def loaded_test_results(config, model, test_data) -> tuple[dict, dict | None]:
+    """The loaded model's test metrics by the trainer its run used, and (with a prior) the LLM's alone."""
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    metrics = dict(trainer.evaluate(test_data, load_best_model=False))
+    return metrics, getattr(trainer, "run_info", {}).get("result_without_prior")
+
+
+@pytest.mark.parametrize("model", ["Pop", "SASRec"])
+def test_a_loaded_recbole_model_gives_the_test_metrics_of_the_run_that_saved_it(model, classical_config, monkeypatch):
+    result = run_recbole_soft(model, "tiny", config_dict={**classical_config, "exclude_history": True})
+    monkeypatch.delattr(np, "float")  # as in a fresh process: RecBole's metrics need the alias its Config sets
+    config, loaded, dataset, *_, test_data = load_data_and_model(model_file(result))
+    assert (config["model"], type(loaded).__name__, dataset.dataset_name) == (model, model, "tiny")
+    assert loaded_test_results(config, loaded, test_data)[0] == dict(result["test_result"])
+
+
+def test_a_loaded_llm_model_has_its_adapter_and_prior_weight_and_gives_the_test_metrics_of_its_run(llm_config):
+    settings = {**llm_config, "exclude_history": True, "prior": "popularity"}  # γ is chosen on validation (auto)
+    result = run_recbole_soft("BIGRec", "tiny", config_dict=settings)
+    config, loaded, *_, test_data = load_data_and_model(model_file(result))
+    assert loaded.prior_gamma == result["prior_grid"]["chosen"]
+    metrics, without_prior = loaded_test_results(config, loaded, test_data)
+    assert metrics == dict(result["test_result"])
+    assert without_prior == result["result_without_prior"]  # the LLM's own ranking: the trained adapter
+
+
+def test_a_missing_or_foreign_checkpoint_is_refused_with_what_to_pass(tmp_path):
+    with pytest.raises(MissingInput, match="No checkpoint at .*missing.pth: pass the <Model>-<time>.pth file"):
+        load_data_and_model(tmp_path / "missing.pth")
+    (tmp_path / "notes.pth").write_text("not a checkpoint")
+    with pytest.raises(InvalidSetting, match="notes.pth is not a readable checkpoint .*: pass the <Model>-<time>.pth"):
+        load_data_and_model(tmp_path / "notes.pth")
+
+
+def test_output_dir_holds_the_log_the_tensorboard_events_and_the_checkpoints(classical_config, tmp_path):
+    settings = {**classical_config, "checkpoint_dir": "saved", "output_dir": "runs/pop"}
+    arguments = [f"--{key}={value}" for key, value in settings.items()]
+    command = [sys.executable, str(REPOSITORY / "run_recbole_soft.py"), "--model=Pop", "--dataset=tiny", *arguments]
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    run_folder = tmp_path / "runs" / "pop"
+    assert list((run_folder / "saved").glob("Pop-*.result.json"))
+    assert list((run_folder / "log" / "Pop").glob("Pop-tiny-*.log"))
+    assert list((run_folder / "log_tensorboard").glob("Pop-tiny-*/events.out.tfevents.*"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["runs"]  # nothing in the current directory
+
+
+def test_recbole_hyper_tuning_runs_the_plugin_through_its_objective_function(classical_config, tmp_path):
+    from recbole.trainer.hyper_tuning import HyperTuning
+
+    from recbole_soft.quick_start import objective_function
+
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump({**classical_config, "model": "SASRec", "dataset": "tiny"}))
+    space = tmp_path / "space.hyper"
+    space.write_text("learning_rate choice [0.01,0.0001]\n")
+    tuning = HyperTuning(objective_function, params_file=str(space), fixed_config_file_list=[str(fixed)])
+    tuning.run()
+    assert len(tuning.params2result) == 2 and tuning.best_params["learning_rate"] in (0.01, 0.0001)
+    best = tuning.params2result[tuning.params2str(tuning.best_params)]
+    assert best["model"] == "SASRec" and best["best_valid_score"] == max(tuning.score_list)
+
+
+def test_a_second_run_in_the_same_process_logs_into_its_own_output_dir(classical_config, tmp_path):
+    settings = {**classical_config, "checkpoint_dir": "saved", "state": "INFO"}
+    two_runs = (
+        "import sys\nfrom recbole_soft import run_recbole_soft\n"
+        f"settings = {settings!r}\n"
+        "for folder in ('first', 'second'):\n"
+        "    run_recbole_soft('Pop', 'tiny', config_dict={**settings, 'output_dir': folder}, command_line=False)\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", two_runs], cwd=tmp_path, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    for folder in ("first", "second"):
+        [log] = (tmp_path / folder / "log" / "Pop").glob("Pop-tiny-*.log")
+        assert "test result" in log.read_text()
+        assert len(list((tmp_path / folder / "log_tensorboard").glob("Pop-tiny-*/events.out.tfevents.*"))) == 1

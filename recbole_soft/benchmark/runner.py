@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from logging import getLogger
 from pathlib import Path
+from time import perf_counter
 
 from tqdm import tqdm
 
 from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.report import summarise, write_report
-from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference
-from recbole_soft.benchmark.worker import is_run_file
+from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
@@ -144,7 +144,7 @@ def run_suite(
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()
     handler = _log_to(out / "suite.log")
-    failed = []
+    failed, kept, started = [], 0, perf_counter()
     try:
         report(suite, out, runs)
         progress = tqdm(runs, desc=f"suite {suite.name}", unit="run")
@@ -152,12 +152,15 @@ def run_suite(
             progress.set_postfix_str(f"{run.label} seed {run.seed}")
             if run.result_file.is_file() and not force:
                 logger.info(f"{run.label} (seed {run.seed}): finished before, kept ({run.result_file})")
+                kept += 1
                 continue
             logger.info(f"{run.label} (seed {run.seed}): running, log in {run.log_file}")
             if not execute(run):
                 failed.append(run)
                 logger.error(f"{run.label} (seed {run.seed}) failed; its output is in {run.log_file}")
             report(suite, out, runs)
+        outcome = f"{len(failed)} of {len(runs)} runs failed" if failed else f"all {len(runs)} runs finished ({kept} kept from before)"
+        logger.info(f"suite {suite.name}: {outcome} in {perf_counter() - started:.0f} s; report in {out}")
     finally:
         logger.removeHandler(handler)
         handler.close()

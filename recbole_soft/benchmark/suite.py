@@ -23,12 +23,14 @@ from pathlib import Path
 
 import yaml
 
+from recbole_soft.errors import InvalidSetting
+
 SUITE_KEYS = {"name", "extends", "dataset", "seeds", "config", "models", "select"}
 REFERENCE_KEYS = {"from_row", "file"}
 MODEL_KEYS = {"model", "config"}
 
 
-class SuiteError(ValueError):
+class SuiteError(InvalidSetting):
     """A suite file that cannot run; raised before any model trains."""
 
 
@@ -143,6 +145,12 @@ def load_suite(path: str | Path) -> Suite:
 def is_reference(value) -> bool:
     """A setting that names a file an earlier row writes: ``{from_row: LABEL, file: GLOB}``."""
     return isinstance(value, dict) and set(value) == REFERENCE_KEYS
+
+
+def is_run_file(value) -> bool:
+    """The same setting in a run's plan, where the row is a run folder: ``{from_run: runs/<label>/seed-<seed>,
+    file: GLOB}`` (the worker resolves it against the results folder)."""
+    return isinstance(value, dict) and set(value) == {"from_run", "file"}
 
 
 def _check_references(path: Path, config: dict, models: list[SuiteModel]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from recbole_soft.atomic import write_atomically
 from recbole_soft.benchmark.environment import environment
+from recbole_soft.benchmark.suite import is_run_file
 
 
 def run_one(out: Path, folder: Path) -> dict:
@@ -21,6 +22,7 @@ def run_one(out: Path, folder: Path) -> dict:
     plan = json.loads((run_folder / "plan.json").read_text())
     config = {key: resolve_run_file(value, out) if is_run_file(value) else value for key, value in plan["config"].items()}
     config["checkpoint_dir"] = str(out / config["checkpoint_dir"])
+    config.setdefault("output_dir", str(run_folder))  # the run's log and TensorBoard events stay with its results
     started = datetime.now().isoformat(timespec="seconds")
     result = run_recbole_soft(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False)
     result = {
@@ -33,11 +35,6 @@ def run_one(out: Path, folder: Path) -> dict:
     text = json.dumps(result, indent=2, default=float)
     write_atomically(run_folder / "result.json", lambda partial: partial.write_text(text))
     return result
-
-
-def is_run_file(value) -> bool:
-    """A setting that names a file another run of the suite wrote: ``{from_run: runs/<label>/seed-<seed>, file: GLOB}``."""
-    return isinstance(value, dict) and set(value) == {"from_run", "file"}
 
 
 def resolve_run_file(reference: dict, out: Path) -> str:

@@ -14,6 +14,8 @@ import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.data.dataset import Dataset
 
+from recbole_soft.errors import InvalidSetting
+
 
 def user_sequences(dataset: Dataset) -> dict[int, list[int]]:
     """Each user's items in time order, from the dataset before it is split (for a sequential dataset, rebuilt from
@@ -43,7 +45,7 @@ def align_history_masking(config, dataset: Dataset, valid_data, test_data) -> No
     """
     exclude = config["exclude_history"]
     if exclude and "LS" not in config["eval_args"]["split"]:
-        raise ValueError(
+        raise InvalidSetting(
             "exclude_history=True needs the leave-one-out split (eval_args: {split: {LS: valid_and_test}}): "
             "only there is every user's evaluated item the last of their sequence."
         )

@@ -13,6 +13,7 @@ from recbole.config import Config
 from recbole.data.dataset import Dataset
 
 from recbole_soft.data.validation import atomic_file, require_item_text_field
+from recbole_soft.errors import InvalidData, InvalidSetting
 from recbole_soft.settings import TITLE_NORMALIZATIONS
 
 PADDING_TITLE = ""
@@ -47,7 +48,7 @@ def _article_to_front(text: str) -> str:
 
 def normalize_titles(titles: list[str], rule: str) -> list[str]:
     if rule not in TITLE_NORMALIZATIONS:
-        raise ValueError(f"title_normalization='{rule}' is not one of {', '.join(TITLE_NORMALIZATIONS)}.")
+        raise InvalidSetting(f"title_normalization='{rule}' is not one of {', '.join(TITLE_NORMALIZATIONS)}.")
     return [article_first(title) for title in titles] if rule == "article_first" else list(titles)
 
 
@@ -65,7 +66,7 @@ def load_item_titles(config: Config, dataset: Dataset) -> list[str]:
     titles = [PADDING_TITLE] + [raw.get(token, "") for token in id_to_token[1:]]
     missing = [i for i in range(1, len(titles)) if not titles[i]]
     if len(missing) == len(titles) - 1:
-        raise ValueError(
+        raise InvalidData(
             f"Every item has an empty '{field}' in {atomic_file(config, 'item')}: an LLM model needs item titles. "
             f"Fill the field, or point item_text_field at a field that holds titles."
         )
@@ -76,7 +77,8 @@ def load_item_titles(config: Config, dataset: Dataset) -> list[str]:
         )
         for i in missing:
             titles[i] = missing_title(id_to_token[i])
-    return [PADDING_TITLE] + normalize_titles(titles[1:], config["title_normalization"])
+    # a classical model's settings have no title_normalization (the LLM backbone's setting): titles stay as written
+    return [PADDING_TITLE] + normalize_titles(titles[1:], config["title_normalization"] or "none")
 
 
 def _read_titles(config: Config, item_field: str, field: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from recbole_soft.data.item_text import items_by_title
+from recbole_soft.errors import InvalidSetting
 
 
 class NegativeSampler:
@@ -28,7 +29,7 @@ class NegativeSampler:
         weights[self.same_title[self.titles[positive]]] = 0.0
         eligible = np.count_nonzero(weights)
         if k > eligible:
-            raise ValueError(
+            raise InvalidSetting(
                 f"dmpo_neg_num={k} negatives are asked for, but only {eligible} items can be a negative of item "
                 f"{positive} (other titles, non-zero weight). Lower dmpo_neg_num."
             )
@@ -53,5 +54,5 @@ def hard_negatives(scores: torch.Tensor, positives: torch.Tensor, k: int, titles
     for row, positive in enumerate(positives.tolist()):
         masked[row, same_title[titles[positive]]] = -np.inf
     if k > int(torch.isfinite(masked).sum(dim=1).min()):
-        raise ValueError(f"dmpo_neg_num={k} is larger than the number of items that can be a negative. Lower it.")
+        raise InvalidSetting(f"dmpo_neg_num={k} is larger than the number of items that can be a negative. Lower it.")
     return masked.topk(k, dim=1).indices.cpu()

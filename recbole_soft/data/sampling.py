@@ -3,13 +3,14 @@
 RecBole's sequential augmentation yields one training sample per prefix of every user's history (about 100k on
 ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
 """
-from collections.abc import Iterator
 
 import numpy as np
 import torch
 from recbole.data.dataloader import TrainDataLoader
 from recbole.data.dataset import Dataset
 from recbole.data.interaction import Interaction
+
+from recbole_soft.errors import InvalidSetting
 
 
 def seeded_indices(total: int, num: int, seed: int) -> np.ndarray:
@@ -19,10 +20,10 @@ def seeded_indices(total: int, num: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(total, size=num, replace=False))
 
 
-def batch_indices(total: int, batch_size: int) -> Iterator[torch.Tensor]:
-    """Consecutive index tensors covering ``range(total)``, ``batch_size`` at a time (for Interaction rows)."""
-    for start in range(0, total, batch_size):
-        yield torch.arange(start, min(start + batch_size, total))
+def batch_indices(total: int, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive index tensors covering ``range(total)``, ``batch_size`` at a time (for Interaction rows); a
+    list, so that a progress bar knows its length."""
+    return [torch.arange(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
 
 
 def seeded_rows(dataset: Dataset, num: int | None, seed: int) -> Interaction:
@@ -34,7 +35,7 @@ def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> T
     """A training dataloader over at most ``num`` seeded samples of ``train_data``."""
     dataset = train_data._dataset
     if num is not None and num > len(dataset.inter_feat):
-        raise ValueError(
+        raise InvalidSetting(
             f"train_sample_num={num} is larger than the {len(dataset.inter_feat)} training samples of this dataset: "
             f"lower it, or set train_sample_num: ~ to train on all of them."
         )

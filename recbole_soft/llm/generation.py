@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from recbole_soft.compat import kv_cache_keyword, kv_cache_of
 from recbole_soft.llm.likelihood import prompt_ids, target_ids
 from recbole_soft.llm.memory import in_batches
 
@@ -182,7 +183,8 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
     output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache, next_position = output.past_key_values, positions[:, -1] + 1
+    cache, next_position = kv_cache_of(output), positions[:, -1] + 1
+    cache_keyword = kv_cache_keyword(model)
     log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
     beams = [_Beam(prompt, prompt, trie.root, 0.0) for prompt in range(len(prompts))]
     finished: list[list[tuple[str, float]]] = [[] for _ in prompts]
@@ -197,9 +199,9 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
         next_position = next_position[parents]
         output = model(
             input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_position[:, None],
-            past_key_values=cache, use_cache=True,
+            use_cache=True, **{cache_keyword: cache},
         )
-        cache, next_position = output.past_key_values, next_position + 1
+        cache, next_position = kv_cache_of(output), next_position + 1
         log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
         for row, beam in enumerate(beams):
             beam.row = row

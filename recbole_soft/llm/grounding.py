@@ -48,12 +48,12 @@ class Grounder:
         disable = getattr(self.model, "disable_adapter", None)
         return disable() if disable is not None else contextlib.nullcontext()
 
-    def item_table(self, titles: list[str], cache_file: Path | None) -> torch.Tensor:
+    def item_table(self, titles: list[str], cache_file: Path | None, show_progress: bool = False) -> torch.Tensor:
         """Embeddings of every item title, read from ``cache_file`` when it exists, else computed and stored."""
         if cache_file is not None and cache_file.is_file():
             getLogger().info(f"Item title embeddings read from {cache_file}")
             return torch.load(cache_file, map_location="cpu")
-        table = self.embed(titles, show_progress=True).cpu()
+        table = self.embed(titles, show_progress).cpu()
         if cache_file is not None:
             write_atomically(cache_file, lambda partial: torch.save(table, partial))
         return table

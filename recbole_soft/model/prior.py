@@ -15,6 +15,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_soft.data.history import user_sequences
+from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.settings import PRIORS
 
 # γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99)
@@ -61,13 +62,13 @@ def build_prior(config, dataset, device: torch.device) -> PopularityPrior | Mode
     if kind == "model":
         checkpoint = config["prior_checkpoint"]
         if not checkpoint or not Path(checkpoint).is_file():
-            raise FileNotFoundError(
+            raise MissingInput(
                 f"prior=model needs prior_checkpoint, the .pth file of a RecBole model trained on the same dataset "
                 f"(e.g. saved/SASRec-<time>.pth); got {checkpoint!r}."
             )
         return ModelPrior(checkpoint, dataset, device)
     if kind != "none":
-        raise ValueError(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
+        raise InvalidSetting(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
     return None
 
 

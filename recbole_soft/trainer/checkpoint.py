@@ -5,8 +5,12 @@ and at the end of every stage. It holds the trainable (LoRA) weights, optimizer 
 counters, trainer-specific state (SOFT's distances and curve, DMPO's log) and every random state the next epoch
 draws from: torch, CUDA, numpy, Python and the training loader's shuffling generator. Restoring all of it makes a
 resumed run continue exactly where the interrupted one was.
+
+Beside it: the PEFT adapter folders (``<Model>-<time>/``, written atomically) and, once the run is tested, RecBole's
+checkpoint file ``<Model>-<time>.pth`` of the tested model (settings, adapter folder, γ: ``save_tested_model``).
 """
 import json
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -19,10 +23,11 @@ import torch
 from recbole.utils import set_color
 
 from recbole_soft.atomic import write_atomically
+from recbole_soft.errors import InvalidSetting
 
 RESUME_SUFFIX = ".resume.pt"
 # settings that may change between an interrupted run and its resumption without changing the result
-RESUME_NEUTRAL_KEYS = {"resume", "show_progress", "state", "checkpoint_dir", "gpu_id", "use_gpu", "worker"}
+RESUME_NEUTRAL_KEYS = {"resume", "show_progress", "state", "checkpoint_dir", "output_dir", "gpu_id", "use_gpu", "worker"}
 
 
 def resume_file(saved_model_file: str | Path) -> Path:
@@ -100,7 +105,7 @@ class RunState:
         saved = load_state(previous)
         differences = setting_differences(saved["settings"], settings)
         if differences:
-            raise ValueError(
+            raise InvalidSetting(
                 f"Cannot resume {previous}: it ran with other settings ({'; '.join(differences)}). Resume with the "
                 f"settings it had, or set resume=False to start a new run."
             )
@@ -135,3 +140,15 @@ def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_stat
         target.rename(previous)
     partial.rename(target)
     shutil.rmtree(previous, ignore_errors=True)
+
+
+def save_tested_model(saved_model_file: str | Path, config, model, adapter_dir: Path | None) -> None:
+    """RecBole's checkpoint file of an LLM model as it was tested, read by ``load_data_and_model``.
+
+    RecBole's holds ``config``, ``state_dict`` and ``other_parameter``. An LLM model's weights are its base model
+    (named by the settings) and its PEFT adapter, so this file holds the adapter folder, relative to the file (the
+    two move together), instead of a state dict; ``other_parameter`` holds the prior's γ chosen on validation.
+    """
+    path = Path(saved_model_file)
+    adapter = os.path.relpath(adapter_dir, path.parent) if adapter_dir is not None else None
+    atomic_save({"config": config, "other_parameter": model.other_parameter(), "adapter": adapter}, path)

@@ -11,6 +11,7 @@ import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from recbole_soft.errors import InvalidSetting
 from recbole_soft.settings import SCHEDULES
 
 
@@ -50,7 +51,7 @@ class AdaptiveSchedule(CurriculumSchedule):
     def __init__(self, alpha: float):
         super().__init__()
         if alpha < 0:
-            raise ValueError(f"curriculum_alpha must be >= 0 (the paper tunes it over 100, 10, 1, 0.1); got {alpha}.")
+            raise InvalidSetting(f"curriculum_alpha must be >= 0 (the paper tunes it over 100, 10, 1, 0.1); got {alpha}.")
         self.alpha = alpha
 
     def weight(self) -> float:
@@ -85,7 +86,7 @@ def build_schedule(name: str, alpha: float, epochs: int) -> CurriculumSchedule:
         return DistilledOnlySchedule()
     if name == "linear":
         return LinearSchedule(epochs)
-    raise ValueError(f"curriculum='{name}' is not one of {', '.join(SCHEDULES)}.")
+    raise InvalidSetting(f"curriculum='{name}' is not one of {', '.join(SCHEDULES)}.")
 
 
 class CurriculumCurve:

@@ -1,6 +1,7 @@
 """DMPOTrainer: supervised fine-tuning, then multi-negative preference optimisation against the frozen SFT adapter."""
 import torch
 from recbole.utils import set_color
+from tqdm import tqdm
 
 from recbole_soft.data import batch_indices
 from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
@@ -61,7 +62,7 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.config["eval_batch_size"]
         reference = []
-        for index in batch_indices(len(rows), batch_size):
+        for index in self._batches(len(rows), batch_size, "Reference log-probabilities"):
             log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])
             reference.append(log_probs.cpu())
         reference = torch.cat(reference)
@@ -70,6 +71,9 @@ class DMPOTrainer(StagedTrainer):
             f"Preference data: {len(rows)} rows x {negatives.size(1)} '{self.config['dmpo_neg_sampler']}' negatives"
         )
         return {key: (negatives[row], reference[row]) for row, key in enumerate(keys)}
+
+    def _batches(self, total: int, batch_size: int, what: str) -> tqdm:
+        return tqdm(batch_indices(total, batch_size), desc=what, ncols=100, disable=not self.config["show_progress"])
 
     def _negatives(self, rows) -> torch.Tensor:
         k, seed, titles = self.config["dmpo_neg_num"], self.config["seed"], self.model.titles
@@ -82,7 +86,7 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.config["eval_batch_size"]
         chunks = []
-        for index in batch_indices(len(rows), batch_size):
+        for index in self._batches(len(rows), batch_size, "Hard negatives"):
             batch = rows[index].to(self.device)
             chunks.append(hard_negatives(self.model.full_sort_predict(batch), batch[self.model.ITEM_ID], k, titles))
         return torch.cat(chunks)

@@ -1,11 +1,14 @@
 """What every LLM trainer adds to RecBole's evaluation: the prior's weight chosen on validation, what the model
 answered, and DMPO's pairwise AUC."""
+from pathlib import Path
+
 import torch
 from recbole.evaluator import Collector
 from recbole.utils import set_color
 
 from recbole_soft.data.negatives import uniform_sampler
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
+from recbole_soft.trainer.checkpoint import save_tested_model
 
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
@@ -99,9 +102,14 @@ def choose_prior_gamma(trainer, valid_data) -> None:
 
 class LLMEvaluation:
     """RecBole's evaluation as every LLM trainer runs it (mixed in before RecBole's Trainer): the best weights are
-    loaded (``load_best``), the prior's γ is chosen on validation, and what ``finish_evaluation`` adds is added."""
+    loaded (``load_best``), the prior's γ is chosen on validation, the model so tested is saved as RecBole's
+    checkpoint file (``save_tested_model``), and what ``finish_evaluation`` adds is added."""
 
     valid_data = None  # the trainer's fit keeps it: the prior's γ is chosen on it before the test
+
+    def tested_adapter(self, model_file: str | None) -> Path | None:
+        """The adapter folder ``load_best`` loads; None for a model without one (an untrained model)."""
+        return None
 
     def load_best(self, model_file: str | None) -> None:
         """Load the weights to test; nothing by default (an untrained model)."""
@@ -110,6 +118,7 @@ class LLMEvaluation:
         if load_best_model:
             self.load_best(model_file)
             choose_prior_gamma(self, self.valid_data)
+            save_tested_model(self.saved_model_file, self.config, self.model, self.tested_adapter(model_file))
         start_evaluation(self)
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
         return finish_evaluation(self, result, eval_data)

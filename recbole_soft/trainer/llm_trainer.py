@@ -12,6 +12,7 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole_soft.data import cap_train_data, seeded_rows
+from recbole_soft.errors import InvalidSetting
 from recbole_soft.llm.memory import backward_in_micro_batches
 from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
 from recbole_soft.trainer.evaluation import LLMEvaluation
@@ -199,8 +200,11 @@ class LLMTrainer(LLMEvaluation, Trainer):
         if verbose:
             self.logger.info(set_color("Saving current adapter", "blue") + f": {target}")
 
+    def tested_adapter(self, model_file: str | None) -> Path:
+        return Path(model_file or self.adapter_dir)
+
     def load_best(self, model_file: str | None) -> None:
-        folder = Path(model_file or self.adapter_dir)
+        folder = self.tested_adapter(model_file)
         self.model.load_adapter(folder)
         self.logger.info(f"Loading the best adapter from {folder}")
 
@@ -208,7 +212,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
 def paged_adamw_8bit(params, learning_rate: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
     """bitsandbytes' paged 8-bit AdamW (QLoRA's optimiser): 8-bit moments, paged to host memory under pressure."""
     if device.type != "cuda":
-        raise ValueError("learner='paged_adamw_8bit' needs a CUDA device; on CPU use learner: adamw.")
+        raise InvalidSetting("learner='paged_adamw_8bit' needs a CUDA device; on CPU use learner: adamw.")
     import bitsandbytes as bnb
 
     return bnb.optim.PagedAdamW8bit(params, lr=learning_rate, weight_decay=weight_decay)

@@ -106,7 +106,8 @@ class SOFTTrainer(StagedTrainer):
         prompts = self.model.prompts(self._probe.to(self.device))
         untuned = self.model.llm.disable_adapter() if base_model else contextlib.nullcontext()
         with untuned:
-            answers = self.model.generate(prompts, self.config["curriculum_probe_beams"], constrained=False)
+            answers = self.model.generate(prompts, self.config["curriculum_probe_beams"], constrained=False,
+                                          show_progress=self.config["show_progress"])
         truth = self.model.item_table()[self._probe[self.model.ITEM_ID].to(self.device)]
         distance = (self.model.grounder.embed(answers) - truth).norm(dim=1).mean().item()
         self.model.train(was_training)

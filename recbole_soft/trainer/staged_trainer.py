@@ -6,6 +6,7 @@ from time import perf_counter
 import numpy as np
 from recbole.utils import set_color
 
+from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.llm.loading import adapter_base_model
 from recbole_soft.trainer.llm_trainer import LLMTrainer
 
@@ -56,10 +57,10 @@ class StagedTrainer(LLMTrainer):
 
     def _check_adapter_base(self, folder: Path) -> None:
         if not (folder / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"sft_adapter_path={folder} is not a PEFT adapter folder (no adapter_config.json).")
-        base = adapter_base_model(folder)
-        if base and Path(base).resolve() != self.model.llm_folder.resolve():
-            raise ValueError(
-                f"The SFT adapter at {folder} was trained on {base}, but this run's LLM is {self.model.llm_folder}. "
+            raise MissingInput(f"sft_adapter_path={folder} is not a PEFT adapter folder (no adapter_config.json).")
+        if not self.model.fits_adapter(folder):
+            raise InvalidSetting(
+                f"The SFT adapter at {folder} was trained on another base LLM ({adapter_base_model(folder)}) than this "
+                f"run's ({self.model.base_model_name} at {self.model.llm_folder}). "
                 f"Use the same llm_path as the SFT run, or drop sft_adapter_path to train stage 1 here."
             )

@@ -13,7 +13,7 @@ LLM_MODELS = {"ICL", "BIGRec", "DMPO", "SOFT"}
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory, cache_dir):
-    """The shipped quick suite, run once: every model on 16 ml-100k users with the embedded LLM."""
+    """The shipped quick suite, run once: every model on 28 ml-100k users with the embedded LLM."""
     return run_suite(load_suite(SUITES / "quick.yaml"), tmp_path_factory.mktemp("quick"))
 
 
@@ -54,6 +54,13 @@ def test_the_quick_suite_table_has_one_row_per_model_with_every_metric(quick_res
     table = (quick_results / "table.md").read_text().splitlines()
     assert "all items ranked (earlier items excluded)" in table[0]
     assert len(table) == 4 + len(rows) and all(f"| {row['label']} | 1 |" in "\n".join(table) for row in rows)
+
+
+def test_the_quick_suite_is_a_smoke_test_whose_classical_rows_learn_something(quick_results):
+    rows = {row["label"]: row["mean"] for row in json.loads((quick_results / "results.json").read_text())}
+    assert rows["Pop"]["hit@10"] > 0 and rows["SASRec"]["hit@10"] > 0
+    last_line = (quick_results / "suite.log").read_text().strip().splitlines()[-1]
+    assert f"suite quick: all {len(load_suite(SUITES / 'quick.yaml').models)} runs finished (" in last_line
 
 
 def test_a_finished_suite_is_not_run_again(quick_results, monkeypatch):

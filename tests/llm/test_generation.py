@@ -1,3 +1,5 @@
+import warnings
+
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -57,6 +59,15 @@ def test_a_narrow_beam_ranking_keeps_at_most_k_titles(tiny_llm):
     trie = TitleTrie.from_titles(tokenizer, TITLES)
     [titles] = TitleGenerator(model, tokenizer, batch_size=1).rank(["Next:"], trie, k=2, max_new_tokens=16)
     assert len(titles) == 2 and len({title for title, _ in titles}) == 2 and {t for t, _ in titles} <= set(TITLES)
+
+
+def test_beam_ranking_passes_its_kv_cache_as_the_installed_transformers_expects(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # e.g. "`past_key_values` is deprecated" at every step
+        TitleGenerator(model, tokenizer, batch_size=2).rank(["Next:", "Then:"], trie, k=3, max_new_tokens=16)
 
 
 def test_excluded_titles_are_never_ranked_but_titles_sharing_their_prefix_still_are(tiny_llm):

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from recbole_soft.llm.prompts import prompt_key
 

@@ -78,7 +78,7 @@ def test_an_sft_adapter_from_another_base_model_is_refused(soft_config, tmp_path
     foreign.mkdir()
     (foreign / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/models/other-llm"}))
     save_file({"x": torch.zeros(1)}, foreign / "adapter_model.safetensors")
-    with pytest.raises(ValueError, match="trained on /models/other-llm.*Use the same llm_path"):
+    with pytest.raises(ValueError, match=r"trained on another base LLM \(/models/other-llm\).*Use the same llm_path"):
         run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "sft_adapter_path": str(foreign)})
 
 

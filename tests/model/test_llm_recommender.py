@@ -1,0 +1,59 @@
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from recbole_soft.llm.loading import EMBEDDED_LLM, adapter_base_model, name_adapter_base_model
+
+
+def with_trained_lora(model):
+    """The model with non-zero LoRA B matrices, so that its adapter changes what the base model computes."""
+    torch.manual_seed(1)
+    for name, parameter in model.llm.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(std=0.5)
+    return model.eval()
+
+
+def test_a_saved_adapter_loads_with_plain_peft_onto_the_base_model(build, tiny_llm, tmp_path):
+    *_, model = build("BIGRec")
+    with_trained_lora(model).save_adapter(tmp_path / "adapter")
+    assert adapter_base_model(tmp_path / "adapter") == str(tiny_llm)  # a local folder: the path as the user gave it
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    tokens = model.tokenizer(["A user watched Space Story 3"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        base_logits = base(tokens).logits
+        adapted = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
+        assert torch.allclose(adapted(tokens).logits, model.llm(tokens).logits, atol=1e-5)
+        assert not torch.allclose(base_logits, model.llm(tokens).logits, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "llm_path, name",
+    [(EMBEDDED_LLM, "HuggingFaceTB/SmolLM2-135M-Instruct"), ("test-org/tiny-llama", "test-org/tiny-llama")],
+)
+def test_an_adapter_names_the_embedded_model_and_a_hub_model_by_their_hub_id(
+    llm_path, name, build, tiny_llm, tmp_path, monkeypatch
+):
+    # the tiny model stands in for the embedded model's converted cache folder and for the hub's snapshot folder
+    monkeypatch.setattr("recbole_soft.model.llm_recommender.resolve_llm_folder", lambda *_: tiny_llm)
+    *_, model = build("BIGRec", llm_path=llm_path)
+    model.save_adapter(tmp_path / "adapter")
+    assert adapter_base_model(tmp_path / "adapter") == name
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["revision"] is None  # the default
+
+
+def test_an_sft_adapter_fits_only_the_exact_base_model_it_was_trained_on(build, tiny_llm, tmp_path):
+    *_, model = build("BIGRec")
+    model.save_adapter(tmp_path / "adapter")
+    assert model.fits_adapter(tmp_path / "adapter")
+    identity = tmp_path / "adapter" / "base_model.json"
+    identity.write_text(json.dumps({**json.loads(identity.read_text()), "fingerprint": "another-revision"}))
+    assert not model.fits_adapter(tmp_path / "adapter")  # same name, other weights
+    identity.unlink()  # an adapter saved before base_model.json existed: judged by the base PEFT recorded
+    assert model.fits_adapter(tmp_path / "adapter")
+    name_adapter_base_model(tmp_path / "adapter", "/models/other-llm")
+    assert not model.fits_adapter(tmp_path / "adapter")
