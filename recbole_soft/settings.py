@@ -47,7 +47,7 @@ _positive_int = number(1, integer=True)
 _non_negative_int = number(0, integer=True)
 _non_negative_number = number(0)
 
-# plugin key -> (check, what a valid value is); checked only when the key is set
+# setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
 VALUE_RULES: dict[str, tuple[Check, str]] = {
     "history_len": (_positive_int, "a positive integer"),
     "num_beams": (_positive_int, "an integer >= 1"),
@@ -92,7 +92,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "stopping_step": (_positive_int, "a positive integer"),
     "weight_decay": (_non_negative_number, "a number >= 0"),
     "MAX_ITEM_LIST_LENGTH": (_positive_int, "a positive integer"),
-    "seed": (number(0, integer=True), "an integer >= 0"),
+    "seed": (_non_negative_int, "an integer >= 0"),
     "learner": (lambda value: isinstance(value, str) and value.lower() in LEARNERS, f"one of {', '.join(LEARNERS)}"),
 }
 
