@@ -55,6 +55,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "max_new_tokens": (_positive_int, "a positive integer"),
     "generation_batch_size": (_positive_int, "a positive integer"),
     "embedding_batch_size": (_positive_int, "a positive integer"),
+    "likelihood_batch_size": (_positive_int, "a positive integer"),
     "lora_r": (_positive_int, "a positive integer"),
     "lora_alpha": (_non_negative_number, "a number >= 0"),
     "lora_dropout": (number(0, below=1), "a number in [0, 1)"),

@@ -87,6 +87,7 @@ class LLMRecommender(SequentialRecommender):
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
         self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
         self.generator = TitleGenerator(self.llm, self.tokenizer, config["generation_batch_size"])
+        self.likelihood_batch_size = config["likelihood_batch_size"]
         self.ranking_beams = config["ranking_beams"] if self.trie is not None else 0
         # with exclude_history the evaluation masks the user's earlier items: beams are not spent on them
         self.beams_skip_history = config["exclude_history"]
@@ -114,13 +115,17 @@ class LLMRecommender(SequentialRecommender):
         batch = encode_targets(self.tokenizer, self.prompts(interaction), self.target_titles(interaction), self.device)
         return target_cross_entropy(self.llm, batch)
 
+    def rows_per_likelihood_pass(self, titles_per_row: int) -> int:
+        """Rows whose ``titles_per_row`` prompt + title sequences fit in one pass of ``likelihood_batch_size``."""
+        return max(1, self.likelihood_batch_size // titles_per_row)
+
     @torch.no_grad()
-    def validation_loss(self, rows: Interaction, batch_size: int) -> float:
+    def validation_loss(self, rows: Interaction) -> float:
         """Teacher-forced cross-entropy of the real titles over ``rows``, per target token: cheap early stopping."""
         was_training = self.training
         self.eval()
         log_prob, tokens = 0.0, 0
-        for index in batch_indices(len(rows), batch_size):
+        for index in batch_indices(len(rows), self.rows_per_likelihood_pass(1)):
             batch = rows[index].to(self.device)
             encoded = encode_targets(self.tokenizer, self.prompts(batch), self.target_titles(batch), self.device)
             sums, counts = target_log_probs(self.llm, encoded)
@@ -145,12 +150,13 @@ class LLMRecommender(SequentialRecommender):
         return log_probs.view(-1, width), counts.view(-1, width)
 
     @torch.no_grad()
-    def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, batch_size: int, show_progress: bool = False) -> float:
+    def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, show_progress: bool = False) -> float:
         """DMPO's measure: how often the true next title is more likely than a negative's (ties count half)."""
         was_training = self.training
         self.eval()
         wins = 0.0
-        for index in tqdm(batch_indices(len(rows), batch_size), desc="Pairwise AUC", ncols=100, disable=not show_progress):
+        batches = batch_indices(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
+        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not show_progress):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
             wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()

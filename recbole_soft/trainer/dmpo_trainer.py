@@ -21,6 +21,9 @@ class DMPOTrainer(StagedTrainer):
             self.model.preference = self._preference_data(train_data)
         with self.timed_stage("preference"):
             self.start_stage("preference", self.config["dmpo_epochs"], self.final_adapter_dir)
+            # each row trains on 1 + k titles: micro-batches keep a pass within likelihood_batch_size sequences
+            rows = self.model.rows_per_likelihood_pass(1 + self.config["dmpo_neg_num"])
+            self.micro_batch_size = min(rows, self.micro_batch_size or rows)
             self.run_info["preference_log"] = []
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
@@ -60,7 +63,7 @@ class DMPOTrainer(StagedTrainer):
         rows = train_data._dataset.inter_feat
         negatives = self._negatives(rows)
         self.model.eval()
-        batch_size = self.config["eval_batch_size"]
+        batch_size = self.model.rows_per_likelihood_pass(1 + negatives.size(1))
         reference = []
         for index in self._batches(len(rows), batch_size, "Reference log-probabilities"):
             log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])

@@ -71,7 +71,7 @@ def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | N
         return result
     rows = eval_data._dataset.inter_feat
     negatives = uniform_sampler(model.titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), count)
-    auc = model.pairwise_auc(rows, negatives, config["eval_batch_size"], config["show_progress"])
+    auc = model.pairwise_auc(rows, negatives, config["show_progress"])
     result["pairwise_auc"] = round(auc, config["metric_decimal_place"])
     return result
 

@@ -38,7 +38,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         if self.validate_by_loss:
             self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
         self.stage = "train"
-        self.micro_batch_size: int | None = None  # set when a batch did not fit in GPU memory
+        self.micro_batch_size: int | None = None  # rows per pass: set on GPU out-of-memory, or by DMPO's stage
         self.run_state = RunState.start(config, self.saved_model_file, self.logger)
         self.saved_model_file = self.run_state.saved_model_file  # a resumed run keeps its own file names
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
@@ -183,7 +183,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         if self._validation_rows is None:
             self._validation_rows = seeded_rows(valid_data._dataset, self.config["valid_sample_num"], self.config["seed"])
         with self._autocast():
-            loss = self.model.validation_loss(self._validation_rows, self.config["eval_batch_size"])
+            loss = self.model.validation_loss(self._validation_rows)
         self._record_validation(loss)
         return loss, {"valid_loss": round(loss, self.config["metric_decimal_place"])}
 

@@ -57,3 +57,22 @@ def test_an_sft_adapter_fits_only_the_exact_base_model_it_was_trained_on(build, 
     assert model.fits_adapter(tmp_path / "adapter")
     name_adapter_base_model(tmp_path / "adapter", "/models/other-llm")
     assert not model.fits_adapter(tmp_path / "adapter")
+
+
+def test_teacher_forced_scores_do_not_depend_on_how_many_sequences_share_a_pass(build):
+    from recbole_soft.data.negatives import uniform_sampler
+
+    def scores(likelihood_batch_size):
+        config, _, valid_data, _, model = build("BIGRec", likelihood_batch_size=likelihood_batch_size)
+        rows = valid_data._dataset.inter_feat
+        negatives = uniform_sampler(model.titles, 7).sample(rows["item_id"].tolist(), 3)
+        return model.validation_loss(rows), model.pairwise_auc(rows, negatives)
+
+    one_at_a_time, many = scores(1), scores(64)
+    assert one_at_a_time[0] == pytest.approx(many[0], abs=1e-5)
+    assert one_at_a_time[1] == many[1]
+
+
+def test_a_pass_holds_whole_rows_within_the_likelihood_batch(build):
+    model = build("BIGRec", likelihood_batch_size=16)[-1]
+    assert [model.rows_per_likelihood_pass(width) for width in (1, 4, 6, 16, 40)] == [16, 4, 2, 1, 1]

@@ -36,3 +36,20 @@ def test_pairwise_auc_is_reported_for_any_llm_model_when_asked(llm_config):
 
     result = run_recbole_soft("ICL", "tiny", config_dict={**llm_config, "pairwise_auc_negatives": 2})
     assert 0.0 <= result["test_result"]["pairwise_auc"] <= 1.0
+
+
+def test_the_preference_stage_scores_at_most_likelihood_batch_size_sequences_per_pass(build):
+    config, train_data, valid_data, _, model = build(
+        "DMPO", dmpo_neg_num=2, train_sample_num=8, train_batch_size=4, likelihood_batch_size=6
+    )
+    sequences_per_pass = []
+    scored = model.candidate_log_probs
+
+    def counting(interaction, negatives):
+        sequences_per_pass.append(len(interaction) * (1 + negatives.size(1)))
+        return scored(interaction, negatives)
+
+    model.candidate_log_probs = counting
+    DMPOTrainer(config, model).fit(train_data, valid_data)
+    # the reference pass over 8 rows and the two training batches of 4 rows, each in passes of 2 rows x 3 titles
+    assert sequences_per_pass == [6] * 4 + [6] * 4
