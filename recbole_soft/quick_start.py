@@ -1,5 +1,6 @@
 """run_recbole_soft(): RecBole's quick start for plugin and RecBole models alike, with time and memory measured."""
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -13,13 +14,14 @@ import colorlog
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import dict2str, init_logger, init_seed, set_color
+from recbole.utils.argument_list import training_arguments
 
 from recbole_soft.compat import FIXED_MODELS, is_run_log
 from recbole_soft.config import Config
 from recbole_soft.data import require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
 from recbole_soft.errors import InvalidSetting, MissingInput
-from recbole_soft.registry import get_model, get_trainer, is_plugin_model
+from recbole_soft.registry import get_model, get_trainer, is_llm_model
 
 
 def run_recbole_soft(
@@ -43,6 +45,7 @@ def run_recbole_soft(
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
+    provide_item_encoder(config)
 
     dataset, train_data, valid_data, test_data = prepare_data(config)
     logger.info(dataset)
@@ -93,6 +96,45 @@ def prepare_data(config: Config) -> tuple:
     train_data, valid_data, test_data = data_preparation(config, dataset)
     align_history_masking(config, dataset, valid_data, test_data)
     return dataset, train_data, valid_data, test_data
+
+
+def provide_item_encoder(config: Config) -> None:
+    """``item_representation=hybrid`` without ``item_encoder_checkpoint``: train the item encoder (a RecBole model,
+    ``item_encoder_config`` over the run's data settings) on the same data first and use its checkpoint. It is
+    kept in ``checkpoint_dir`` under a name made from its settings, so a resumed or repeated run trains it once."""
+    if config["item_representation"] != "hybrid" or config["item_encoder_checkpoint"] or not is_llm_model(config["model"]):
+        return
+    settings = item_encoder_settings(config)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
+    if checkpoint.is_file():
+        getLogger().info(set_color("item encoder", "green") + f": {checkpoint}, trained before with the same settings")
+    else:
+        train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint)
+    config["item_encoder_checkpoint"] = str(checkpoint)
+
+
+def item_encoder_settings(config: Config) -> dict:
+    """The run's own settings (data, protocol, seed, paths) without RecBole's training settings, which belong to the
+    LLM, then ``item_encoder_config``: the encoder is trained on exactly the run's data, with its own budget."""
+    inherited = {key: value for key, value in config.external_config_dict.items() if key not in training_arguments}
+    inherited.pop("model", None)
+    return {**inherited, "seed": config["seed"], "checkpoint_dir": config["checkpoint_dir"], **config["item_encoder_config"]}
+
+
+def train_recbole_model(model: str, dataset: str, settings: dict, checkpoint: Path) -> None:
+    """Train ``model`` as ``run_recbole_soft`` would, inside the current run (its log), best epoch to ``checkpoint``."""
+    logger = getLogger()
+    logger.info(set_color("item encoder", "green") + f": training {model} on {dataset} for the hybrid prompts")
+    config = Config(model, dataset, config_dict=settings, command_line=False)
+    _, train_data, valid_data, test_data = prepare_data(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, build_model(config, train_data))
+    partial = checkpoint.with_name(f"{checkpoint.name}.partial")
+    trainer.saved_model_file = str(partial)  # a killed run leaves no checkpoint that looks finished
+    trainer.fit(train_data, valid_data, saved=True, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=config["show_progress"])
+    partial.replace(checkpoint)
+    logger.info(set_color("item encoder", "green") + f": {model} test {dict2str(test_result)}; saved {checkpoint}")
 
 
 def build_model(config: Config, train_data):
@@ -239,7 +281,7 @@ def load_weights(model, checkpoint: dict, model_file: Path) -> None:
 def check_inputs(config: Config) -> None:
     """Everything that can be checked before data and models load."""
     require_dataset_files(config)
-    if is_plugin_model(config["model"]):
+    if is_llm_model(config["model"]):
         require_item_text_field(config)
 
 

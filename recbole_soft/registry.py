@@ -22,6 +22,7 @@ class PluginModel:
     model: str | type  # "package.module:Class", or the class itself
     trainer: str | type
     defaults: Path | None = None  # a yaml of the model's own defaults, for a model defined outside the package
+    llm: bool = True  # an LLM model (item titles, the LLM backbone's settings); False for a plugin classical model
 
 
 _MODELS: dict[str, PluginModel] = {
@@ -29,16 +30,20 @@ _MODELS: dict[str, PluginModel] = {
     "ICL": PluginModel("recbole_soft.model.icl:ICL", "recbole_soft.trainer.icl_trainer:ICLTrainer"),
     "SOFT": PluginModel("recbole_soft.model.soft:SOFT", "recbole_soft.trainer.soft_trainer:SOFTTrainer"),
     "DMPO": PluginModel("recbole_soft.model.dmpo:DMPO", "recbole_soft.trainer.dmpo_trainer:DMPOTrainer"),
+    "CLCLMRec": PluginModel("recbole_soft.model.clclmrec:CLCLMRec", "recbole_soft.trainer.clclmrec_trainer:CLCLMRecTrainer"),
+    "CL4SRec": PluginModel("recbole_soft.model.cl4srec:CL4SRec", "recbole.trainer:Trainer", llm=False),
 }
 
 
-def register_model(name: str, model: str | type, trainer: str | type, defaults: str | Path | None = None) -> None:
+def register_model(
+    name: str, model: str | type, trainer: str | type, defaults: str | Path | None = None, llm: bool = True
+) -> None:
     """Make ``name`` runnable everywhere (quick start, command line, suites) with this model and trainer class.
 
     ``defaults`` is a yaml of the model's own settings, loaded after those of the package classes it inherits
     from (a model inside the package keeps its yaml in ``recbole_soft/properties/model/<Class>.yaml`` instead).
     """
-    _MODELS[name] = PluginModel(model, trainer, Path(defaults) if defaults is not None else None)
+    _MODELS[name] = PluginModel(model, trainer, Path(defaults) if defaults is not None else None, llm)
 
 
 def defaults_file(name: str) -> Path | None:
@@ -52,6 +57,11 @@ def plugin_models() -> list[str]:
 
 def is_plugin_model(name: str) -> bool:
     return name in _MODELS
+
+
+def is_llm_model(name: str) -> bool:
+    """A plugin model built on an LLM (it needs item titles); RecBole's models and CL4SRec are not."""
+    return name in _MODELS and _MODELS[name].llm
 
 
 def get_model(name: str) -> type:

@@ -17,6 +17,8 @@ SCHEDULES = ("adaptive", "none", "linear")
 VALIDATIONS = ("loss", "ranking")
 TITLE_NORMALIZATIONS = ("none", "article_first")
 PRIORS = ("none", "popularity", "model")
+ITEM_REPRESENTATIONS = ("text", "hybrid")
+SELECTIONS = ("contrastive", "random")
 LEARNERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam", "paged_adamw_8bit")  # RecBole's + 8-bit paged
 
 Check = Callable[[object], bool]
@@ -84,6 +86,17 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "curriculum": one_of(SCHEDULES),
     "title_normalization": one_of(TITLE_NORMALIZATIONS),
     "prior": one_of(PRIORS),
+    "item_representation": one_of(ITEM_REPRESENTATIONS),
+    "item_encoder_config": (lambda value: isinstance(value, dict), "a mapping of the encoder's settings, e.g. {epochs: 5}"),
+    "hybrid_curriculum": (lambda value: isinstance(value, bool), "True or False"),
+    "clclm_instruction_tuning": (lambda value: isinstance(value, bool), "True or False"),
+    "clclm_instruction_num": (_positive_int, "a positive integer"),
+    "clclm_instruction_epochs": (_positive_int, "a positive integer"),
+    "clclm_selection": one_of(SELECTIONS),
+    "clclm_sample_num": (_positive_int, "a positive integer (the paper: fewer than 100)"),
+    "clclm_augmented_views": (_non_negative_int, "an integer >= 0 (0 = no augmentation)"),
+    "cl_weight": (_non_negative_number, "a number >= 0"),
+    "cl_temperature": (number(0, strict=True), "a number > 0 (CL4SRec: 1)"),
     "prior_gamma": (lambda value: value == "auto" or _non_negative_number(value), "a number >= 0, or auto"),
     # RecBole's own settings that would otherwise fail only after the data has loaded, or silently
     "learning_rate": (number(0, strict=True), "a number > 0, e.g. 0.001"),

@@ -1,6 +1,7 @@
 """Shared fixtures: a small atomic dataset written by the tests, and a tiny Llama built from a config (no downloads)."""
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,13 @@ def write_atomic_dataset(root: Path, name: str, n_users: int = 24, n_items: int 
         items.append(f"i{item}\t{GENRES[item % len(GENRES)]} Story {item}")
     (folder / f"{name}.item").write_text("\n".join(items) + "\n")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _pytest_options_are_not_settings(monkeypatch):
+    """RecBole's Config reads ``--key=value`` from ``sys.argv``: pytest's own options (``--durations=10``) must not
+    reach a test's settings. A test of the command line sets ``sys.argv`` itself."""
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +124,23 @@ def build(llm_config):
         return config, train_data, valid_data, test_data, model
 
     return _build
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(data_root, tmp_path_factory):
+    """trained_checkpoint("SASRec") -> the .pth of that RecBole-style model after one epoch on the tiny dataset,
+    trained once per test session."""
+    checkpoints = {}
+
+    def _checkpoint(model: str) -> str:
+        if model not in checkpoints:
+            from recbole_soft import run_recbole_soft
+
+            settings = {"data_path": str(data_root), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+                        "checkpoint_dir": str(tmp_path_factory.mktemp(f"{model}-checkpoint")), "state": "WARNING",
+                        "epochs": 1, "train_batch_size": 64, "show_progress": False}
+            result = run_recbole_soft(model, "tiny", config_dict=settings, command_line=False)
+            checkpoints[model] = result["result_file"].replace(".result.json", ".pth")
+        return checkpoints[model]
+
+    return _checkpoint

@@ -28,7 +28,7 @@ def classical_config(data_root, tmp_path):
     }
 
 
-@pytest.mark.parametrize("model", ["SASRec", "GRU4Rec"])
+@pytest.mark.parametrize("model", ["SASRec", "GRU4Rec", "CL4SRec"])
 def test_recbole_models_train_and_report_every_configured_metric(model, classical_config):
     result = run_recbole_soft(model, "tiny", config_dict=classical_config)
     assert set(result["test_result"]) == EXPECTED_METRICS
@@ -152,3 +152,28 @@ def test_a_second_run_in_the_same_process_logs_into_its_own_output_dir(classical
         [log] = (tmp_path / folder / "log" / "Pop").glob("Pop-tiny-*.log")
         assert "test result" in log.read_text()
         assert len(list((tmp_path / folder / "log_tensorboard").glob("Pop-tiny-*/events.out.tfevents.*"))) == 1
+
+
+def test_a_hybrid_soft_run_trains_its_item_encoder_first_and_a_second_run_reuses_it(llm_config, tmp_path):
+    settings = {**llm_config, "item_representation": "hybrid", "item_encoder_config": {"epochs": 1, "train_batch_size": 64},
+                "hybrid_curriculum": True, "curriculum_probe_num": 4, "curriculum_epochs": 1}
+    first = run_recbole_soft("SOFT", "tiny", config_dict=settings, command_line=False)
+    [encoder] = (tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")
+    trained_at = encoder.stat().st_mtime_ns
+    assert 0.0 <= first["test_result"]["hit@10"] <= 1.0
+
+    second = run_recbole_soft("BIGRec", "tiny", config_dict=settings, command_line=False)
+    assert list((tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")) == [encoder]
+    assert encoder.stat().st_mtime_ns == trained_at
+    config, loaded, *_, test_data = load_data_and_model(model_file(second))
+    assert loaded.hybrid_embedding is not None and config["item_encoder_checkpoint"] == str(encoder)
+    assert loaded_test_results(config, loaded, test_data)[0] == dict(second["test_result"])
+
+
+def test_clclmrec_without_instruction_tuning_trains_its_contrastive_encoder_first_then_one_phase(llm_config, tmp_path):
+    settings = {**llm_config, "clclm_instruction_tuning": False, "clclm_sample_num": 6,
+                "item_encoder_config": {"epochs": 1, "train_batch_size": 64}}
+    result = run_recbole_soft("CLCLMRec", "tiny", config_dict=settings, command_line=False)
+    assert [path.name.split("-item-encoder")[0] for path in (tmp_path / "saved").glob("*-item-encoder-*.pth")] == ["CL4SRec"]
+    assert list(result["stage_times_s"]) == ["recommendation"]
+    assert result["selection"]["samples"] == 6 and 0.0 <= result["test_result"]["hit@10"] <= 1.0

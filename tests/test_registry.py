@@ -25,7 +25,7 @@ def newest_first(tmp_path):
 
 
 def test_every_plugin_model_resolves_to_its_model_and_trainer():
-    assert plugin_models() == ["BIGRec", "ICL", "SOFT", "DMPO"]
+    assert plugin_models() == ["BIGRec", "ICL", "SOFT", "DMPO", "CLCLMRec", "CL4SRec"]
     for name in plugin_models():
         assert get_model(name).__name__ == name
         assert get_trainer(None, name).__name__.endswith("Trainer")

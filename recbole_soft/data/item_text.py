@@ -82,9 +82,14 @@ def load_item_titles(config: Config, dataset: Dataset) -> list[str]:
 
 
 def _read_titles(config: Config, item_field: str, field: str) -> dict[str, str]:
-    path = atomic_file(config, "item")
+    frame = read_item_file(config)
+    return dict(zip(frame[item_field], frame[field].str.strip()))
+
+
+def read_item_file(config: Config) -> pd.DataFrame:
+    """The dataset's ``.item`` file as raw text, every field (RecBole's ``load_col`` aside), named without its type."""
     frame = pd.read_csv(
-        path,
+        atomic_file(config, "item"),
         sep=config["field_separator"],
         dtype=str,
         keep_default_na=False,
@@ -92,7 +97,7 @@ def _read_titles(config: Config, item_field: str, field: str) -> dict[str, str]:
         engine="python",
     )
     frame.columns = [column.split(":")[0] for column in frame.columns]
-    return dict(zip(frame[item_field], frame[field].str.strip()))
+    return frame
 
 
 def items_by_title(titles: list[str]) -> dict[str, list[int]]:

@@ -8,12 +8,16 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
+from recbole_soft.llm.hybrid import HybridPrompt
+
 IGNORE_INDEX = -100
 
 
 def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+    """The prompt's token ids; a hybrid prompt's placeholders become its items' tokens."""
     # A chat-templated prompt already holds its special tokens; a plain one gets the tokenizer's (e.g. BOS).
-    return tokenizer(prompt, add_special_tokens=tokenizer.chat_template is None).input_ids
+    ids = tokenizer(prompt, add_special_tokens=tokenizer.chat_template is None).input_ids
+    return prompt.token_ids(ids) if isinstance(prompt, HybridPrompt) else ids
 
 
 def target_ids(tokenizer: PreTrainedTokenizerBase, title: str) -> list[int]:

@@ -14,8 +14,10 @@ from tqdm import tqdm
 
 from recbole_soft.data import batch_indices, load_item_titles
 from recbole_soft.data.item_text import items_by_title
+from recbole_soft.errors import InvalidSetting
 from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
+from recbole_soft.llm.hybrid import PROJECTOR_FILE, HybridEmbedding, add_placeholder_token, install_hybrid_embedding
 from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
 from recbole_soft.llm.loading import (
     adapter_base_model,
@@ -32,7 +34,9 @@ from recbole_soft.llm.loading import (
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
 from recbole_soft.model.prior import build_prior, with_prior
+from recbole_soft.model.restored import item_embeddings, restore_recbole_model
 
+HYBRID_PREFIX = "hybrid_embedding."  # names of the projector and item vectors in a trainable state
 BASE_MODEL_FILE = "base_model.json"  # in a saved adapter folder: the exact base LLM it was trained on
 # Items the beam search ranked score this plus their log-probability, above every item ranked by distance (<= 0).
 BEAM_RANKED_OFFSET = 1e6
@@ -68,11 +72,15 @@ class LLMRecommender(SequentialRecommender):
         base, self.tokenizer = load_causal_lm(
             self.llm_folder, self.quantization, self.device, config["gradient_checkpointing"], self.compute_dtype
         )
+        self.hybrid_embedding = self._hybrid_embedding(config, dataset, base) if config["item_representation"] == "hybrid" else None
+        self.hybrid_share = 1.0  # the share of hybrid training prompts (LLaRA's curriculum moves it from 0 to 1)
         if self.trains_adapter:
             adapter = lora_config(
                 config["lora_r"], config["lora_alpha"], config["lora_dropout"], config["lora_target_modules"]
             )
             self.llm = get_peft_model(base, adapter)
+            if self.hybrid_embedding is not None:
+                self.hybrid_embedding.projector.requires_grad_(True)  # PEFT froze everything but LoRA
         else:
             self.llm = base
         self.prompter = PromptBuilder(
@@ -82,6 +90,7 @@ class LLMRecommender(SequentialRecommender):
             config["item_domain"],
             config["history_len"],
             config["system_prompt"],
+            self.hybrid_embedding.offset if self.hybrid_embedding is not None else None,
         )
         self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], config["embedding_batch_size"])
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
@@ -98,6 +107,21 @@ class LLMRecommender(SequentialRecommender):
         self.scores_without_prior: torch.Tensor | None = None
         self._item_table = None
 
+    def _hybrid_embedding(self, config, dataset, base: torch.nn.Module) -> HybridEmbedding:
+        """LLaRA's hybrid input: the frozen item embeddings of ``item_encoder_checkpoint`` behind a trainable projector."""
+        if not self.trains_adapter:
+            raise InvalidSetting(
+                f"item_representation=hybrid needs a trained projector, and {config['model']} trains nothing: "
+                f"use item_representation=text."
+            )
+        self.item_encoder = restore_recbole_model(
+            config["item_encoder_checkpoint"], dataset, self.device, "item_encoder_checkpoint"
+        )
+        vectors = item_embeddings(self.item_encoder, dataset.item_num)
+        add_placeholder_token(self.tokenizer)
+        offset = max(len(self.tokenizer), base.get_input_embeddings().num_embeddings)
+        return install_hybrid_embedding(base, vectors, offset)
+
     @property
     def precision(self) -> str:
         """Quantization and compute type: what, beside the weights, changes the model's numbers."""
@@ -105,14 +129,26 @@ class LLMRecommender(SequentialRecommender):
 
     # prompts and targets
     def prompts(self, interaction: Interaction) -> list[str]:
-        return self.prompter.prompts(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        """One prompt per row (hybrid with the hybrid representation): what the model is evaluated on."""
+        return self._prompts(interaction, hybrid_share=1.0)
+
+    def training_prompts(self, interaction: Interaction) -> list[str]:
+        """The prompts a fine-tuning loss trains on: under LLaRA's curriculum, hybrid for a ``hybrid_share`` of rows."""
+        return self.prompts(interaction) if self.hybrid_share >= 1.0 else self._prompts(interaction, self.hybrid_share)
+
+    def _prompts(self, interaction: Interaction, hybrid_share: float) -> list[str]:
+        hybrid = None
+        if self.hybrid_embedding is not None:
+            rows = len(interaction)
+            hybrid = [True] * rows if hybrid_share >= 1.0 else (torch.rand(rows) < hybrid_share).tolist()
+        return self.prompter.prompts(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], hybrid=hybrid)
 
     def target_titles(self, interaction: Interaction) -> list[str]:
         return [self.titles[item] for item in interaction[self.ITEM_ID].tolist()]
 
     def real_target_loss(self, interaction: Interaction) -> torch.Tensor:
         """Cross-entropy of the real next-item titles, prompt tokens masked."""
-        batch = encode_targets(self.tokenizer, self.prompts(interaction), self.target_titles(interaction), self.device)
+        batch = encode_targets(self.tokenizer, self.training_prompts(interaction), self.target_titles(interaction), self.device)
         return target_cross_entropy(self.llm, batch)
 
     def rows_per_likelihood_pass(self, titles_per_row: int) -> int:
@@ -242,6 +278,21 @@ class LLMRecommender(SequentialRecommender):
         lora = {name: parameter for name, parameter in self.llm.named_parameters() if "lora_" in name}
         return get_peft_model_state_dict(self.llm, state_dict=lora)
 
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Everything a run trains (the adapter; with the hybrid representation also the projector and the item
+        vectors it projects), for resume states and fingerprints."""
+        state = dict(self.adapter_state())
+        if self.hybrid_embedding is not None:
+            state.update({f"{HYBRID_PREFIX}{name}": value for name, value in self.hybrid_embedding.state_dict().items()
+                          if not name.startswith("tokens.")})
+        return state
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        hybrid = {name.removeprefix(HYBRID_PREFIX): value for name, value in state.items() if name.startswith(HYBRID_PREFIX)}
+        set_peft_model_state_dict(self.llm, {name: value for name, value in state.items() if not name.startswith(HYBRID_PREFIX)})
+        if self.hybrid_embedding is not None:
+            self.hybrid_embedding.load_state_dict(hybrid, strict=False)
+
     def save_adapter(self, folder: Path) -> None:
         """A PEFT adapter folder that names its base model portably (``base_model_name``, at ``llm_revision``), and
         ``base_model.json``: the exact base (the loaded folder's fingerprint) that ``fits_adapter`` checks. The name
@@ -251,6 +302,8 @@ class LLMRecommender(SequentialRecommender):
         name_adapter_base_model(folder, self.base_model_name, self.revision)
         identity = {"name": self.base_model_name, "fingerprint": folder_fingerprint(self.llm_folder)}
         (Path(folder) / BASE_MODEL_FILE).write_text(json.dumps(identity, indent=2))
+        if self.hybrid_embedding is not None:
+            self.hybrid_embedding.save(folder)
 
     def fits_adapter(self, folder: Path) -> bool:
         """Whether the adapter in ``folder`` was trained on exactly this run's base LLM: the same loaded weights
@@ -263,11 +316,20 @@ class LLMRecommender(SequentialRecommender):
         return base is None or base == self.base_model_name or Path(base).expanduser().resolve() == self.llm_folder.resolve()
 
     def load_adapter(self, folder: Path) -> None:
+        if self.hybrid_embedding is None and (Path(folder) / PROJECTOR_FILE).is_file():
+            raise InvalidSetting(
+                f"The adapter at {folder} was trained with item_representation=hybrid (it holds {PROJECTOR_FILE}): "
+                f"load it with item_representation=hybrid."
+            )
         weights = load_peft_weights(str(folder), device=str(self.device))
         set_peft_model_state_dict(self.llm, weights)
+        if self.hybrid_embedding is not None:
+            self.hybrid_embedding.load(folder)
 
     def reset_adapter(self) -> None:
         """A fresh adapter: LoRA B is zero again, so the model equals the base model (draws from torch's RNG)."""
         for module in self.llm.modules():
             if isinstance(module, LoraLayer):
                 module.reset_lora_parameters("default", True)
+        if self.hybrid_embedding is not None:
+            self.hybrid_embedding.projector.reset_parameters()

@@ -15,7 +15,8 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_soft.data.history import user_sequences
-from recbole_soft.errors import InvalidSetting, MissingInput
+from recbole_soft.errors import InvalidSetting
+from recbole_soft.model.restored import restore_recbole_model
 from recbole_soft.settings import PRIORS
 
 # γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99)
@@ -40,15 +41,7 @@ class ModelPrior:
     """The full-ranking scores of a RecBole model restored from its checkpoint (e.g. SASRec's ``.pth``), frozen."""
 
     def __init__(self, checkpoint: str | Path, dataset, device: torch.device):
-        from recbole.utils import get_model
-
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)  # RecBole's own pickle (Config inside)
-        config = saved["config"]
-        config["device"] = device
-        self.model = get_model(config["model"])(config, dataset).to(device).eval()
-        self.model.load_state_dict(saved["state_dict"])
-        self.model.load_other_parameter(saved.get("other_parameter"))
-        self.model.requires_grad_(False)
+        self.model = restore_recbole_model(checkpoint, dataset, device, setting="prior_checkpoint (for prior=model)")
 
     @torch.no_grad()
     def scores(self, interaction: Interaction) -> torch.Tensor:
@@ -60,13 +53,7 @@ def build_prior(config, dataset, device: torch.device) -> PopularityPrior | Mode
     if kind == "popularity":
         return PopularityPrior(dataset)
     if kind == "model":
-        checkpoint = config["prior_checkpoint"]
-        if not checkpoint or not Path(checkpoint).is_file():
-            raise MissingInput(
-                f"prior=model needs prior_checkpoint, the .pth file of a RecBole model trained on the same dataset "
-                f"(e.g. saved/SASRec-<time>.pth); got {checkpoint!r}."
-            )
-        return ModelPrior(checkpoint, dataset, device)
+        return ModelPrior(config["prior_checkpoint"], dataset, device)
     if kind != "none":
         raise InvalidSetting(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
     return None

@@ -36,9 +36,9 @@ class SOFT(BIGRec):
         the official code's ``(1-epoch_lambda) * SFT_loss + epoch_lambda * ref_loss``): y is the real next title,
         ŷ the SFT model's own answer to the same prompt. Each CE is the mean over target tokens of its batch.
         """
-        prompts = self.prompts(interaction)
+        prompts = self.training_prompts(interaction)
         real = self._weighted_cross_entropy(prompts, self.target_titles(interaction), 1.0 - weight)
-        distilled = self._weighted_cross_entropy(prompts, self.distilled_titles(prompts), weight)
+        distilled = self._weighted_cross_entropy(prompts, self.distilled_titles(self.prompts(interaction)), weight)
         return (1.0 - weight) * real + weight * distilled, real, distilled
 
     def _weighted_cross_entropy(self, prompts: list[str], targets: list[str], weight: float) -> torch.Tensor:

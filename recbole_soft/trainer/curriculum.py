@@ -5,6 +5,8 @@ The curriculum loss of epoch e is ``(1 - λ_e)·CE(x, y) + λ_e·CE(x, ŷ)`` (SO
 curriculum; in the official code ``(1-epoch_lambda) * SFT_loss + epoch_lambda * ref_loss``). A schedule observes
 ``d_0``, the untuned base model's mean distance between its answers and the true items on a fixed probe set, then
 ``d_k`` after each epoch k.
+
+Also here, as the other schedule of a training run: LLaRA's curriculum over hybrid prompts (``hybrid_share``).
 """
 import csv
 import math
@@ -132,3 +134,9 @@ class CurriculumCurve:
         figure.tight_layout()
         figure.savefig(path, dpi=120)
         plt.close(figure)
+
+
+def hybrid_share(step: int, total_steps: int) -> float:
+    """LLaRA's curriculum (Liao et al. 2024): the probability that a training prompt is hybrid rises linearly from 0
+    at the first step to 1 at the last, so the LLM first learns the task from titles, then to read the item vectors."""
+    return min(1.0, step / max(1, total_steps - 1))

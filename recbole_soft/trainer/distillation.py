@@ -51,7 +51,7 @@ class SelfDistillation:
     def _fingerprint(self, prompts: list[str]) -> str:
         """Same prompts, same SFT adapter, same base model and decoding: the same distilled set."""
         digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.adapter_state().items()):
+        for name, tensor in sorted(self.model.trainable_state().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().numpy().tobytes())
         decoding = self.model.decoding

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from peft import set_peft_model_state_dict
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
@@ -15,6 +14,7 @@ from recbole_soft.data import cap_train_data, seeded_rows
 from recbole_soft.errors import InvalidSetting
 from recbole_soft.llm.memory import backward_in_micro_batches
 from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
+from recbole_soft.trainer.curriculum import hybrid_share
 from recbole_soft.trainer.evaluation import LLMEvaluation
 
 
@@ -104,7 +104,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         return progress["finished"] or progress["epoch"] + 1 >= self.epochs or progress["cur_step"] > self.stopping_step
 
     def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
-        adapter = self.model.adapter_state()
+        adapter = self.model.trainable_state()
         self.run_state.record(self.stage, {
             "finished": finished,
             "epoch": epoch,
@@ -120,7 +120,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         })
 
     def _restore_progress(self, progress: dict, train_data) -> None:
-        set_peft_model_state_dict(self.model.llm, progress["adapter"])
+        self.model.load_trainable_state(progress["adapter"])
         self.optimizer.load_state_dict(progress["optimizer"])
         self.lr_scheduler.load_state_dict(progress["lr_scheduler"])
         self.start_epoch, self.cur_step = progress["epoch"] + 1, progress["cur_step"]
@@ -151,6 +151,8 @@ class LLMTrainer(LLMEvaluation, Trainer):
         total = 0.0
         self.optimizer.zero_grad()
         for step, interaction in enumerate(batches, start=1):
+            if self.config["hybrid_curriculum"]:
+                self.model.hybrid_share = hybrid_share(epoch_idx * len(train_data) + step - 1, self.epochs * len(train_data))
             loss, self.micro_batch_size = backward_in_micro_batches(
                 lambda part, share: self._backward(loss_func, part, share), interaction, trainable, self.micro_batch_size
             )

@@ -62,10 +62,12 @@ def test_an_sft_adapter_fits_only_the_exact_base_model_it_was_trained_on(build, 
 def test_teacher_forced_scores_do_not_depend_on_how_many_sequences_share_a_pass(build):
     from recbole_soft.data.negatives import uniform_sampler
 
+    _, _, valid_data, _, model = build("BIGRec")
+    rows = valid_data._dataset.inter_feat
+    negatives = uniform_sampler(model.titles, 7).sample(rows["item_id"].tolist(), 3)
+
     def scores(likelihood_batch_size):
-        config, _, valid_data, _, model = build("BIGRec", likelihood_batch_size=likelihood_batch_size)
-        rows = valid_data._dataset.inter_feat
-        negatives = uniform_sampler(model.titles, 7).sample(rows["item_id"].tolist(), 3)
+        model.likelihood_batch_size = likelihood_batch_size
         return model.validation_loss(rows), model.pairwise_auc(rows, negatives)
 
     one_at_a_time, many = scores(1), scores(64)
@@ -76,3 +78,49 @@ def test_teacher_forced_scores_do_not_depend_on_how_many_sequences_share_a_pass(
 def test_a_pass_holds_whole_rows_within_the_likelihood_batch(build):
     model = build("BIGRec", likelihood_batch_size=16)[-1]
     assert [model.rows_per_likelihood_pass(width) for width in (1, 4, 6, 16, 40)] == [16, 4, 2, 1, 1]
+
+
+@pytest.fixture
+def sasrec_checkpoint(trained_checkpoint) -> str:
+    return trained_checkpoint("SASRec")
+
+
+def test_a_hybrid_adapter_saves_and_reloads_its_projector_to_identical_scores(build, sasrec_checkpoint, tmp_path):
+    hybrid = {"item_representation": "hybrid", "item_encoder_checkpoint": sasrec_checkpoint, "ranking_beams": 3}
+    *_, test_data, model = build("BIGRec", **hybrid)
+    interaction = next(iter(test_data))[0]
+    assert all(p.requires_grad for p in model.hybrid_embedding.projector.parameters())
+    model.train()
+    model.calculate_loss(interaction).backward()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    optimizer.step()  # a trained projector and adapter, not their initial values
+    model.eval()
+    model.save_adapter(tmp_path / "adapter")
+    with torch.no_grad():
+        scores = model.full_sort_predict(interaction)
+
+    fresh = build("BIGRec", **hybrid)[-1].eval()
+    with torch.no_grad():
+        assert not torch.equal(fresh.full_sort_predict(interaction), scores)
+        fresh.load_adapter(tmp_path / "adapter")
+        assert torch.equal(fresh.full_sort_predict(interaction), scores)
+
+
+def test_a_text_adapter_cannot_be_loaded_as_a_hybrid_one_nor_the_reverse(build, sasrec_checkpoint, tmp_path):
+    from recbole_soft.errors import InvalidSetting, MissingInput
+
+    text = build("BIGRec")[-1]
+    text.save_adapter(tmp_path / "text")
+    hybrid = build("BIGRec", item_representation="hybrid", item_encoder_checkpoint=sasrec_checkpoint)[-1]
+    hybrid.save_adapter(tmp_path / "hybrid")
+    with pytest.raises(MissingInput, match="item_representation=text"):
+        hybrid.load_adapter(tmp_path / "text")
+    with pytest.raises(InvalidSetting, match="item_representation=hybrid"):
+        text.load_adapter(tmp_path / "hybrid")
+
+
+def test_icl_refuses_the_hybrid_representation_it_could_not_train(build, sasrec_checkpoint):
+    from recbole_soft.errors import InvalidSetting
+
+    with pytest.raises(InvalidSetting, match="trains nothing"):
+        build("ICL", item_representation="hybrid", item_encoder_checkpoint=sasrec_checkpoint)

@@ -46,7 +46,7 @@ def test_auto_gamma_is_chosen_on_validation_and_logged(llm_config):
 
 
 def test_a_model_prior_needs_its_checkpoint(build):
-    with pytest.raises(FileNotFoundError, match="prior=model needs prior_checkpoint"):
+    with pytest.raises(FileNotFoundError, match="prior_checkpoint"):
         build("BIGRec", prior="model")
 
 

@@ -60,3 +60,11 @@ def test_the_state_round_trips():
     restored = AdaptiveSchedule(1.0)
     restored.load_state_dict(schedule.state_dict())
     assert restored.distances == [3.0]
+
+
+def test_llaras_hybrid_share_rises_linearly_from_text_only_to_hybrid_only():
+    from recbole_soft.trainer.curriculum import hybrid_share
+
+    shares = [hybrid_share(step, 5) for step in range(5)]
+    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert hybrid_share(0, 1) == 0.0 and hybrid_share(7, 5) == 1.0
