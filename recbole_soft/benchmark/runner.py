@@ -1,7 +1,8 @@
 """Run a suite: every model and seed in its own process, finished runs skipped, then one report for all of them.
 
 Each run lives in ``OUT/runs/<label>/seed-<seed>/``: ``plan.json`` (what it runs), ``run.log`` (its output), the
-model's checkpoints, and ``result.json``, written last and atomically, so a run counts as finished only if it ended.
+model's checkpoints, ``record.json`` (its resolved settings, data checksums, commit, lock and machine: see
+``record.py``) and ``result.json``, written last and atomically, so a run counts as finished only if it ended.
 A separate process per run keeps peak memory per model honest and lets a killed suite resume where it stopped.
 Paths in plans and results are relative to ``OUT``, so a results folder means the same on any machine.
 """
@@ -19,8 +20,9 @@ from time import perf_counter
 from tqdm import tqdm
 
 from recbole_soft.benchmark.environment import environment
+from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import summarise, write_report
-from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
+from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
@@ -81,7 +83,6 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
 
 def check_runs(runs: list[Run], force: bool) -> None:
     """Fail before anything trains: bad settings, missing data or titles, or finished runs made with other settings."""
-    from recbole_soft.config import Config
     from recbole_soft.quick_start import check_inputs
 
     if len({excludes_history(run.plan) for run in runs}) > 1:
@@ -91,9 +92,7 @@ def check_runs(runs: list[Run], force: bool) -> None:
         if run.label not in checked:
             checked.add(run.label)
             try:
-                plan = run.plan
-                config = {key: value for key, value in plan["config"].items() if not is_run_file(value)}
-                check_inputs(Config(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False))
+                check_inputs(plan_config(run.plan))
             except (ValueError, FileNotFoundError) as error:
                 raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
         finished = run.result()
@@ -141,6 +140,12 @@ def run_suite(
     out = Path(out) if out is not None else default_out(suite)
     runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, force)
     check_runs(runs, force)
+    return run_planned(suite, out, runs, force)
+
+
+def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False) -> Path:
+    """Run every planned run that has not finished in ``out`` (all of them with ``force``), each in its own process,
+    rewriting the report after each; ``suite.log`` says what ran, what was kept and what failed."""
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()
     handler = _log_to(out / "suite.log")
@@ -189,6 +194,7 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
     described = {
         "suite": os.path.relpath(suite.path, out),
         "dataset": suite.dataset,
+        "select": suite.selections,  # a rerun of this folder rebuilds its selected rows
         "report_environment": environment(),
         "models": {
             label: {

@@ -1,21 +1,24 @@
 """One run of a suite, in its own process: ``python -m recbole_soft.benchmark.worker OUT RUN_FOLDER``.
 
 ``RUN_FOLDER`` (``runs/<label>/seed-<seed>``) and every path in its plan are relative to the results folder ``OUT``;
-so are the paths the run writes into ``result.json``.
+so are the paths the run writes into ``record.json`` and ``result.json``.
 """
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from recbole_soft.atomic import write_atomically
 from recbole_soft.benchmark.environment import environment
+from recbole_soft.benchmark.record import (
+    RECORD_FILE, checksums, dataset_files, model_files, plan_config, relative_paths, resolved_settings,
+)
 from recbole_soft.benchmark.suite import is_run_file
 
 
 def run_one(out: Path, folder: Path) -> dict:
-    """Train and test the model of ``out/folder/plan.json``, then write ``result.json`` atomically."""
+    """Train and test the model of ``out/folder/plan.json``, write its ``record.json``, then ``result.json``
+    atomically (the sign that the run finished)."""
     from recbole_soft.quick_start import run_recbole_soft
 
     run_folder = out / folder
@@ -23,14 +26,31 @@ def run_one(out: Path, folder: Path) -> dict:
     config = {key: resolve_run_file(value, out) if is_run_file(value) else value for key, value in plan["config"].items()}
     config["checkpoint_dir"] = str(out / config["checkpoint_dir"])
     config.setdefault("output_dir", str(run_folder))  # the run's log and TensorBoard events stay with its results
+    resolved = plan_config(plan, config)  # the Config run_recbole_soft builds from the same arguments
+    data_files = checksums(dataset_files(resolved), Path(resolved["data_path"]))
     started = datetime.now().isoformat(timespec="seconds")
     result = run_recbole_soft(plan["model"], plan["dataset"], plan["config_files"], config, command_line=False)
+    finished = datetime.now().isoformat(timespec="seconds")
+    measured_on = environment()
+    record = {
+        "label": plan["label"],
+        "model": plan["model"],
+        "dataset": plan["dataset"],
+        "seed": resolved["seed"],
+        "settings": resolved_settings(resolved, out),
+        "data_files": data_files,
+        "environment": measured_on,
+        "model_files": checksums(model_files(run_folder), out),
+        "started": started,
+        "finished": finished,
+    }
+    (run_folder / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     result = {
         **relative_paths(result, out),
         "plan": plan,
-        "environment": environment(),
+        "environment": measured_on,
         "started": started,
-        "finished": datetime.now().isoformat(timespec="seconds"),
+        "finished": finished,
     }
     text = json.dumps(result, indent=2, default=float)
     write_atomically(run_folder / "result.json", lambda partial: partial.write_text(text))
@@ -47,19 +67,6 @@ def resolve_run_file(reference: dict, out: Path) -> str:
             f"{len(found)}: {[path.name for path in found]}. Run that row first, or rerun it with --force."
         )
     return str(found[0].resolve())
-
-
-def relative_paths(value, root: Path):
-    """``value`` with every absolute path string under ``root`` written relative to ``root`` (nested dicts, lists)."""
-    if isinstance(value, dict):
-        return {key: relative_paths(item, root) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [relative_paths(item, root) for item in value]
-    if isinstance(value, str) and os.path.isabs(value):
-        path, base = Path(value).resolve(), root.resolve()
-        if path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    return value
 
 
 if __name__ == "__main__":
