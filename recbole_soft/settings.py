@@ -48,6 +48,7 @@ def one_of(choices: tuple[str, ...]) -> tuple[Check, str]:
 _positive_int = number(1, integer=True)
 _non_negative_int = number(0, integer=True)
 _non_negative_number = number(0)
+_TRUE_OR_FALSE = (lambda value: isinstance(value, bool)), "True or False"
 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
 VALUE_RULES: dict[str, tuple[Check, str]] = {
@@ -80,16 +81,16 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "quantization": one_of(QUANTIZATIONS),
     "llm_dtype": one_of(LLM_DTYPES),
     "grounding_pooling": one_of(POOLINGS),
-    "resume": (lambda value: isinstance(value, bool), "True or False"),
-    "exclude_history": (lambda value: isinstance(value, bool), "True or False"),
+    "resume": _TRUE_OR_FALSE,
+    "exclude_history": _TRUE_OR_FALSE,
     "llm_valid_by": one_of(VALIDATIONS),
     "curriculum": one_of(SCHEDULES),
     "title_normalization": one_of(TITLE_NORMALIZATIONS),
     "prior": one_of(PRIORS),
     "item_representation": one_of(ITEM_REPRESENTATIONS),
     "item_encoder_config": (lambda value: isinstance(value, dict), "a mapping of the encoder's settings, e.g. {epochs: 5}"),
-    "hybrid_curriculum": (lambda value: isinstance(value, bool), "True or False"),
-    "clclm_instruction_tuning": (lambda value: isinstance(value, bool), "True or False"),
+    "hybrid_curriculum": _TRUE_OR_FALSE,
+    "clclm_instruction_tuning": _TRUE_OR_FALSE,
     "clclm_instruction_num": (_positive_int, "a positive integer"),
     "clclm_instruction_epochs": (_positive_int, "a positive integer"),
     "clclm_selection": one_of(SELECTIONS),

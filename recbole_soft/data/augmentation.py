@@ -15,9 +15,14 @@ AUGMENTATIONS = ("crop", "mask", "reorder")
 HIDDEN = -1  # the mask item of views that leave hidden items out
 
 
+def _random_run(size: int, ratio: float, rng: np.random.Generator) -> tuple[int, int]:
+    """Start and length of a random contiguous run of ⌊ratio·size⌋ positions (at least one)."""
+    length = max(1, int(ratio * size))
+    return int(rng.integers(0, size - length + 1)), length
+
+
 def crop(items: list[int], eta: float, rng: np.random.Generator) -> list[int]:
-    length = max(1, int(eta * len(items)))
-    start = int(rng.integers(0, len(items) - length + 1))
+    start, length = _random_run(len(items), eta, rng)
     return items[start : start + length]
 
 
@@ -29,16 +34,14 @@ def mask(items: list[int], gamma: float, mask_item: int, rng: np.random.Generato
 
 
 def reorder(items: list[int], beta: float, rng: np.random.Generator) -> list[int]:
-    length = max(1, int(beta * len(items)))
-    start = int(rng.integers(0, len(items) - length + 1))
+    start, length = _random_run(len(items), beta, rng)
     run = items[start : start + length]
     return items[:start] + [run[i] for i in rng.permutation(length)] + items[start + length :]
 
 
-def augment(items: list[int], rng: np.random.Generator, mask_item: int, ratios: dict[str, float],
-            methods: tuple[str, ...] = AUGMENTATIONS) -> list[int]:
-    """One view of ``items`` by one of ``methods`` drawn uniformly (CL4SRec's random choice per view)."""
-    method = methods[int(rng.integers(len(methods)))]
+def augment(items: list[int], rng: np.random.Generator, mask_item: int, ratios: dict[str, float]) -> list[int]:
+    """One view of ``items`` by one of the three augmentations drawn uniformly (CL4SRec's random choice per view)."""
+    method = AUGMENTATIONS[int(rng.integers(len(AUGMENTATIONS)))]
     if method == "crop":
         return crop(items, ratios["crop"], rng)
     if method == "mask":

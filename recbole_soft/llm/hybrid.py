@@ -84,9 +84,19 @@ class HybridEmbedding(nn.Module):
         projected = self.projector(self.item_vectors[input_ids[is_item] - self.offset]).to(embeds.dtype)
         return embeds.masked_scatter(is_item.unsqueeze(-1), projected)
 
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """What an adapter keeps of this embedding: the projector and the item vectors it was trained with (not the
+        LLM's own token table)."""
+        return {name: value for name, value in self.state_dict().items() if not name.startswith("tokens.")}
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        state = dict(state)
+        self.item_vectors = state.pop("item_vectors").to(self.item_vectors.device)
+        self.projector.load_state_dict({name.removeprefix("projector."): value for name, value in state.items()})
+
     def save(self, folder: Path) -> None:
-        state = {f"projector.{name}": value.detach().cpu().contiguous() for name, value in self.projector.state_dict().items()}
-        save_file({**state, "item_vectors": self.item_vectors.cpu().contiguous()}, str(Path(folder) / PROJECTOR_FILE))
+        state = {name: value.detach().cpu().contiguous() for name, value in self.trained_state().items()}
+        save_file(state, str(Path(folder) / PROJECTOR_FILE))
 
     def load(self, folder: Path) -> None:
         """The projector and the item vectors it was trained with, from an adapter folder."""
@@ -96,9 +106,7 @@ class HybridEmbedding(nn.Module):
                 f"The adapter at {folder} has no {PROJECTOR_FILE}: it was trained with item_representation=text. "
                 f"Load it with item_representation=text, or train a hybrid adapter."
             )
-        state = load_file(str(file), device=str(self.item_vectors.device))
-        self.item_vectors = state.pop("item_vectors")
-        self.projector.load_state_dict({name.removeprefix("projector."): value for name, value in state.items()})
+        self.load_trained_state(load_file(str(file), device=str(self.item_vectors.device)))
 
 
 def install_hybrid_embedding(model: nn.Module, item_vectors: torch.Tensor, offset: int) -> HybridEmbedding:

@@ -19,6 +19,7 @@ from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy
 from recbole_soft.model.bigrec import BIGRec
 
 INSTRUCTION_FIELD = "instruction_index"  # the field of phase 1's training rows: an index into ``instructions``
+ENCODER_BATCH_SIZE = 2048  # rows per pass of the frozen encoder (a small SASRec: a few MB of activations per pass)
 
 
 class CLCLMRec(BIGRec):
@@ -44,13 +45,13 @@ class CLCLMRec(BIGRec):
         return target_cross_entropy(self.llm, batch)
 
     @torch.no_grad()
-    def sequence_representations(self, rows: Interaction, batch_size: int) -> torch.Tensor:
+    def sequence_representations(self, rows: Interaction) -> torch.Tensor:
         """The frozen encoder's representation of each row's history (its output at the last position), without
         dropout whatever mode the LLM model is in."""
         was_training = self.item_encoder.training
         self.item_encoder.eval()
         chunks = []
-        for index in batch_indices(len(rows), batch_size):
+        for index in batch_indices(len(rows), ENCODER_BATCH_SIZE):
             part = rows[index].to(self.device)
             chunks.append(self.item_encoder.forward(part[self.ITEM_SEQ], part[self.ITEM_SEQ_LEN]).cpu())
         self.item_encoder.train(was_training)

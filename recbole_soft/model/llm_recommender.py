@@ -283,15 +283,14 @@ class LLMRecommender(SequentialRecommender):
         vectors it projects), for resume states and fingerprints."""
         state = dict(self.adapter_state())
         if self.hybrid_embedding is not None:
-            state.update({f"{HYBRID_PREFIX}{name}": value for name, value in self.hybrid_embedding.state_dict().items()
-                          if not name.startswith("tokens.")})
+            state.update({f"{HYBRID_PREFIX}{name}": value for name, value in self.hybrid_embedding.trained_state().items()})
         return state
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         hybrid = {name.removeprefix(HYBRID_PREFIX): value for name, value in state.items() if name.startswith(HYBRID_PREFIX)}
         set_peft_model_state_dict(self.llm, {name: value for name, value in state.items() if not name.startswith(HYBRID_PREFIX)})
-        if self.hybrid_embedding is not None:
-            self.hybrid_embedding.load_state_dict(hybrid, strict=False)
+        if self.hybrid_embedding is not None and hybrid:
+            self.hybrid_embedding.load_trained_state(hybrid)
 
     def save_adapter(self, folder: Path) -> None:
         """A PEFT adapter folder that names its base model portably (``base_model_name``, at ``llm_revision``), and

@@ -29,9 +29,8 @@ class CLCLMRecTrainer(StagedTrainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         if self.config["clclm_instruction_tuning"]:
             with self.timed_stage("instructions"):
-                self.start_stage("instructions", self.config["clclm_instruction_epochs"], self.instruction_adapter_dir)
-                LLMTrainer.fit(self, self._instruction_data(train_data), valid_data, verbose, saved=True, show_progress=show_progress)
-                self.model.load_adapter(self.instruction_adapter_dir)
+                self.train_stage("instructions", self.config["clclm_instruction_epochs"], self.instruction_adapter_dir,
+                                 self._instruction_data(train_data), valid_data, verbose, show_progress)
         with self.timed_stage("recommendation"):
             self.start_stage("recommendation", self.config["epochs"], self.final_adapter_dir)
             return LLMTrainer.fit(self, train_data, valid_data, verbose, saved, show_progress, callback_fn)
@@ -58,7 +57,7 @@ class CLCLMRecTrainer(StagedTrainer):
         dataset, config = train_data._dataset, self.config
         rows, count, seed = dataset.inter_feat, config["clclm_sample_num"], config["seed"]
         if config["clclm_selection"] == "contrastive":
-            representations = self.model.sequence_representations(rows, config["eval_batch_size"] * 32)
+            representations = self.model.sequence_representations(rows)
             chosen = covering_samples(representations, count, seed)
         else:
             chosen = seeded_indices(len(rows), count, seed).tolist()

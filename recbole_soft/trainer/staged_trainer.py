@@ -42,9 +42,15 @@ class StagedTrainer(LLMTrainer):
             self.model.load_adapter(Path(given))
             self.logger.info(f"SFT stage skipped: adapter loaded from {given}")
             return
-        self.start_stage("sft", self.config["epochs"], self.sft_adapter_dir)
+        self.train_stage("sft", self.config["epochs"], self.sft_adapter_dir, train_data, valid_data, verbose, show_progress)
+
+    def train_stage(
+        self, stage: str, epochs: int, adapter_dir: Path, train_data, valid_data, verbose: bool, show_progress: bool
+    ) -> None:
+        """A fresh RecBole fit of ``stage`` that leaves the model holding the stage's best adapter (in ``adapter_dir``)."""
+        self.start_stage(stage, epochs, adapter_dir)
         LLMTrainer.fit(self, train_data, valid_data, verbose, saved=True, show_progress=show_progress)
-        self.model.load_adapter(self.sft_adapter_dir)
+        self.model.load_adapter(adapter_dir)
 
     def start_stage(self, stage: str, epochs: int, adapter_dir: Path) -> None:
         self.stage, self.epochs, self.adapter_dir = stage, epochs, adapter_dir
