@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recbole_soft.distributed import is_main_process
+
 # recbole.config.Config.compatibility_settings() reads these; numpy 2 removed them.
 _NUMPY_ALIASES = {"float_": np.float64, "complex_": np.complex128, "unicode_": np.str_}
 
@@ -116,15 +118,25 @@ def _tensorboard_beside_the_log(logger):
 
     RecBole writes ``log/<Model>/<run>.log`` and ``log_tensorboard/<run>/`` under the current directory; the
     plugin's quick start creates ``log/`` under ``output_dir``, and this puts ``log_tensorboard/`` beside it, with
-    the same run name. With the default output directory both are exactly where RecBole puts them.
+    the same run name. With the default output directory both are exactly where RecBole puts them. Under
+    ``accelerate launch`` only the main process writes events.
     """
     from recbole.utils import get_local_time
     from torch.utils.tensorboard import SummaryWriter
 
+    if not is_main_process():
+        return _NoEvents()
     run_logs = [Path(handler.baseFilename) for handler in logger.handlers if is_run_log(handler)]
     if not run_logs:
         return SummaryWriter(str(Path("log_tensorboard") / f"model-{get_local_time()}"))
     return SummaryWriter(str(run_logs[0].parents[2] / "log_tensorboard" / run_logs[0].name.split(".")[0]))
+
+
+class _NoEvents:
+    """A TensorBoard writer that writes nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 def _write_tensorboard_beside_the_log() -> None:

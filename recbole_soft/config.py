@@ -23,6 +23,7 @@ compat.apply()
 import recbole  # noqa: E402
 from recbole.config import Config as RecBoleConfig  # noqa: E402  (needs the numpy aliases of compat)
 
+from recbole_soft.distributed import is_launched, process_device  # noqa: E402
 from recbole_soft.errors import InputError, InvalidSetting, MissingInput  # noqa: E402
 from recbole_soft.registry import defaults_file, get_model  # noqa: E402
 from recbole_soft.settings import VALUE_RULES, check_names, check_values  # noqa: E402
@@ -114,6 +115,17 @@ class Config(RecBoleConfig):
         if dataset_file is not None:
             keys = self._update_internal_config_dict(str(dataset_file)) or {}
             self.parameters["Dataset"] += [key for key in keys if key not in self.parameters["Dataset"]]
+
+    def _init_device(self):
+        """RecBole's device choice, except under ``accelerate launch``: each process then uses its own device (the
+        GPU of its local rank, or the CPU), all GPUs stay visible (RecBole would narrow CUDA_VISIBLE_DEVICES to
+        ``gpu_id``), and RecBole's own DDP stays off: the plugin shares the work itself (``distributed``)."""
+        if not is_launched():
+            return super()._init_device()
+        gpu_id = self.final_config_dict["gpu_id"]
+        gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, tuple) else str(gpu_id)
+        device = process_device(on_cpu=not gpu_id)  # RecBole: an empty gpu_id means the CPU
+        self.final_config_dict.update(gpu_id=gpu_id, single_spec=True, local_rank=0, device=device)
 
     def _set_default_parameters(self):
         super()._set_default_parameters()

@@ -20,6 +20,16 @@ from recbole_soft.compat import FIXED_MODELS, is_run_log
 from recbole_soft.config import Config
 from recbole_soft.data import require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
+from recbole_soft.distributed import (
+    gather,
+    is_main_process,
+    main_process_value,
+    on_main_process,
+    process_count,
+    process_index,
+    single_cpu_launch_note,
+    work_alone,
+)
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
 
@@ -37,6 +47,10 @@ def run_recbole_soft(
     As in RecBole, ``--key=value`` arguments of ``sys.argv`` override the settings unless ``command_line`` is False.
     Returns RecBole's result dict (best_valid_score, valid_score_bigger, best_valid_result, test_result) plus
     train/eval wall time, peak memory, and the path of the JSON file the result was also written to.
+
+    Under ``accelerate launch`` an LLM model's work is shared by the processes and every process returns the same
+    result (peak memory: the largest process's); a classical RecBole model runs in the main process alone and the
+    others return None.
     """
     started = perf_counter()
     config = Config(model, dataset, config_file_list, config_dict, command_line=command_line)
@@ -45,6 +59,22 @@ def run_recbole_soft(
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
+    note = single_cpu_launch_note()
+    if note:
+        logger.warning(note)
+    if process_count() > 1 and not is_llm_model(config["model"]):
+        logger.warning(
+            f"{config['model']} is a classical RecBole model: it runs in the main process only, the other "
+            f"{process_count() - 1} process(es) skip it."
+        )
+        with work_alone() as main:
+            return run_configured(config, saved, started) if main else None
+    return run_configured(config, saved, started)
+
+
+def run_configured(config: Config, saved: bool, started: float) -> dict:
+    """The run of ``run_recbole_soft`` once its settings are resolved and its log is open."""
+    logger = getLogger()
     provide_item_encoder(config)
 
     dataset, train_data, valid_data, test_data = prepare_data(config)
@@ -73,11 +103,13 @@ def run_recbole_soft(
         "test_result": test_result,
         "train_time_s": trained - start,
         "eval_time_s": evaluated - trained,
-        "peak_memory_mb": _peak_memory_mb(),
-        "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(),
+        "processes": process_count(),
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **getattr(trainer, "run_info", {}),
     }
-    result["result_file"] = str(_write_result(result, trainer.saved_model_file))
+    result["result_file"] = str(result_path(trainer.saved_model_file))
+    on_main_process(lambda: _write_result(result))
     logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
     logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
     logger.info(
@@ -107,10 +139,10 @@ def provide_item_encoder(config: Config) -> None:
     settings = item_encoder_settings(config)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
     checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
-    if checkpoint.is_file():
+    if main_process_value(checkpoint.is_file()):
         getLogger().info(set_color("item encoder", "green") + f": {checkpoint}, trained before with the same settings")
-    else:
-        train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint)
+    else:  # a classical model: trained by the main process while the others wait
+        on_main_process(lambda: train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint))
     config["item_encoder_checkpoint"] = str(checkpoint)
 
 
@@ -150,8 +182,23 @@ def place_outputs(config: Config) -> None:
     config["checkpoint_dir"] = str(checkpoints if checkpoints.is_absolute() else root / checkpoints)
     root.mkdir(parents=True, exist_ok=True)
     _detach_earlier_run_logs()
+    if not is_main_process():
+        _log_warnings_only(config)
+        return
     with _working_directory(root):  # RecBole's logger writes ./log/ (its file handler keeps an absolute path)
         init_logger(config)
+
+
+def _log_warnings_only(config: Config) -> None:
+    """Under ``accelerate launch`` the run's log is the main process's: the others show warnings and errors on the
+    console, named by their process, and no progress bars, and save no dataset, dataloaders or W&B run."""
+    for setting in ("show_progress", "save_dataset", "save_dataloaders", "log_wandb"):
+        config[setting] = False
+    handler = logging.StreamHandler()
+    handler.setFormatter(colorlog.ColoredFormatter(f"%(log_color)sprocess {process_index()}: %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def _detach_earlier_run_logs() -> None:
@@ -285,16 +332,19 @@ def check_inputs(config: Config) -> None:
         require_item_text_field(config)
 
 
-def _write_result(result: dict, saved_model_file: str) -> Path:
-    path = Path(saved_model_file).with_suffix(".result.json")
+def result_path(saved_model_file: str) -> Path:
+    return Path(saved_model_file).with_suffix(".result.json")
+
+
+def _write_result(result: dict) -> None:
+    path = Path(result["result_file"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=float))
-    return path
 
 
-def _peak_memory_mb() -> float:
-    """Peak resident memory of this process (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_memory_mb() -> float:
+    """Peak resident memory of the process, or of the largest one under ``accelerate launch`` (Linux reports KiB)."""
+    return max(gather([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
 
 
 def _reset_peak_gpu_memory() -> None:
@@ -302,5 +352,8 @@ def _reset_peak_gpu_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _peak_gpu_memory_mb() -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+def peak_gpu_memory_mb() -> float | None:
+    """Peak GPU memory allocated by the process, or by the largest one under ``accelerate launch``."""
+    if not torch.cuda.is_available():
+        return None
+    return max(gather([torch.cuda.max_memory_allocated() / 2**20]))

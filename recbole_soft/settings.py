@@ -49,6 +49,8 @@ _positive_int = number(1, integer=True)
 _non_negative_int = number(0, integer=True)
 _non_negative_number = number(0)
 _TRUE_OR_FALSE = (lambda value: isinstance(value, bool)), "True or False"
+AUTO = "auto"  # a batch size chosen from the GPU's free memory (llm/memory.py)
+_BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a positive integer, or auto (from free GPU memory)"
 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
 VALUE_RULES: dict[str, tuple[Check, str]] = {
@@ -56,9 +58,9 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "num_beams": (_positive_int, "an integer >= 1"),
     "ranking_beams": (_non_negative_int, "an integer >= 0 (0 = rank by grounding one answer)"),
     "max_new_tokens": (_positive_int, "a positive integer"),
-    "generation_batch_size": (_positive_int, "a positive integer"),
-    "embedding_batch_size": (_positive_int, "a positive integer"),
-    "likelihood_batch_size": (_positive_int, "a positive integer"),
+    "generation_batch_size": _BATCH_SIZE_OR_AUTO,
+    "embedding_batch_size": _BATCH_SIZE_OR_AUTO,
+    "likelihood_batch_size": _BATCH_SIZE_OR_AUTO,
     "lora_r": (_positive_int, "a positive integer"),
     "lora_alpha": (_non_negative_number, "a number >= 0"),
     "lora_dropout": (number(0, below=1), "a number in [0, 1)"),

@@ -11,8 +11,11 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 GENRES = ["Space", "Western", "Noir", "Comedy", "Musical"]
 
 
-def write_atomic_dataset(root: Path, name: str, n_users: int = 24, n_items: int = 30, title_field: str = "title") -> Path:
-    """A dataset whose users walk through items in order (item i is followed by i+1), so it can be learned."""
+def write_atomic_dataset(
+    root: Path, name: str, n_users: int = 24, n_items: int = 30, title_field: str = "title", title=None
+) -> Path:
+    """A dataset whose users walk through items in order (item i is followed by i+1), so it can be learned;
+    ``title(item)`` names the items (default: "<genre> Story <item>")."""
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
@@ -24,16 +27,19 @@ def write_atomic_dataset(root: Path, name: str, n_users: int = 24, n_items: int 
     (folder / f"{name}.inter").write_text("\n".join(inter) + "\n")
     items = [f"item_id:token\t{title_field}:token_seq"]
     for item in range(1, n_items + 1):
-        items.append(f"i{item}\t{GENRES[item % len(GENRES)]} Story {item}")
+        items.append(f"i{item}\t{title(item) if title else f'{GENRES[item % len(GENRES)]} Story {item}'}")
     (folder / f"{name}.item").write_text("\n".join(items) + "\n")
     return folder
 
 
-@pytest.fixture(autouse=True)
-def _pytest_options_are_not_settings(monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _pytest_options_are_not_settings():
     """RecBole's Config reads ``--key=value`` from ``sys.argv``: pytest's own options (``--durations=10``) must not
-    reach a test's settings. A test of the command line sets ``sys.argv`` itself."""
-    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+    reach the settings of a test or of a fixture, whatever its scope. A test of the command line sets ``sys.argv``
+    itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", sys.argv[:1])
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -19,3 +19,20 @@ def test_gpu_memory_speed_measures_training_and_scoring_for_each_precision(tmp_p
     for run in figures["runs"]:
         assert run["train_tokens_per_s"] > 0 and run["score_users_per_s_beams1"] > 0 and run["score_users_per_s_beams2"] > 0
         assert run["parameters"] > 3_000_000  # the tiny Llama's embeddings alone hold 49152 x 64 weights
+
+
+def test_data_parallel_measures_training_and_scoring_throughput(tmp_path, data_root, tiny_llm, cache_dir):
+    settings = tmp_path / "tiny.yaml"
+    settings.write_text(json.dumps({
+        "data_path": str(data_root), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "item_text_field": "title", "llm_path": str(tiny_llm), "llm_cache_dir": str(cache_dir), "max_new_tokens": 6,
+        "train_batch_size": 4,
+    }))
+    out = tmp_path / "throughput.jsonl"
+    command = [sys.executable, "benchmarks/data_parallel.py", "--dataset", "tiny", "--train_batches", "2",
+               "--users", "3", "--config_files", str(settings), "--out", str(out)]
+    process = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    (figures,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (figures["processes"], figures["train_samples"], figures["users"]) == (1, 8, 3)
+    assert figures["train_samples_per_s"] > 0 and figures["users_per_s"] > 0

@@ -63,11 +63,16 @@ def test_unknown_model_lists_what_exists():
         ("grounding_pooling", "max", "grounding_pooling='max' is invalid: it must be one of last, mean"),
         ("resume", "yes", "resume='yes' is invalid: it must be True or False"),
         ("dmpo_beta", 0, "dmpo_beta=0 is invalid: it must be a number > 0"),
+        ("generation_batch_size", "max", "generation_batch_size='max' is invalid: it must be a positive integer, or auto"),
     ],
 )
 def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):
     with pytest.raises(ValueError, match=re.escape(expected)):
         Config(model="SOFT", dataset="ml-100k", config_dict={key: value})
+
+
+def test_batch_sizes_may_be_chosen_from_free_gpu_memory():
+    assert Config(model="BIGRec", dataset="ml-100k", config_dict={"likelihood_batch_size": "auto"})["likelihood_batch_size"] == "auto"
 
 
 def test_all_samples_is_a_valid_training_cap():

@@ -6,7 +6,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "recbole_soft"
 
 # module (or subpackage) -> layer; a module may import its own layer and the ones below it
 LAYERS = {
-    "compat": 0, "atomic": 0, "errors": 0, "settings": 0,
+    "compat": 0, "atomic": 0, "errors": 0, "settings": 0, "distributed": 0,
     "data": 1,
     "llm": 2,
     "model": 3,

@@ -1,4 +1,5 @@
 """Generating titles: batched beam search, optionally constrained to a trie of the catalogue's real titles (D3)."""
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -189,7 +190,7 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
     beams = [_Beam(prompt, prompt, trie.root, 0.0) for prompt in range(len(prompts))]
     finished: list[list[tuple[str, float]]] = [[] for _ in prompts]
     for _ in range(max_new_tokens):
-        beams = _extend(beams, log_probs.cpu(), finished, k, closed)
+        beams = _extend(beams, _children_scores(beams, log_probs), finished, k, closed)
         if not beams:
             break
         parents = torch.tensor([beam.row for beam in beams], device=device)
@@ -208,22 +209,40 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
     return [sorted(titles, key=lambda pair: -pair[1]) for titles in finished]
 
 
+def _children_scores(beams: list[_Beam], log_probs: torch.Tensor) -> list[list[float]]:
+    """Per beam, its score plus the log-probability of each token its trie node allows (in ``node.tokens()`` order),
+    summed in float32 on the model's device: only these values cross to the host, once per step (the whole
+    ``[beams, vocabulary]`` matrix would be ~100 MB per step for 64 users x 10 beams and a 49k vocabulary)."""
+    allowed = [beam.node.tokens() for beam in beams]
+    counts = torch.tensor([len(tokens) for tokens in allowed])
+    if not counts.sum():
+        return [[] for _ in beams]
+    device = log_probs.device
+    rows = torch.repeat_interleave(torch.tensor([beam.row for beam in beams]), counts).to(device)
+    scores = torch.repeat_interleave(torch.tensor([beam.score for beam in beams]), counts).to(device)
+    values = (scores + log_probs[rows, torch.cat(allowed).to(device)]).tolist()
+    starts = [0, *itertools.accumulate(counts.tolist())]
+    return [values[start:end] for start, end in zip(starts, starts[1:])]
+
+
 def _extend(
-    beams: list[_Beam], log_probs: torch.Tensor, finished: list[list[tuple[str, float]]], k: int, closed: list[set[int]]
+    beams: list[_Beam],
+    children_scores: list[list[float]],
+    finished: list[list[tuple[str, float]]],
+    k: int,
+    closed: list[set[int]],
 ) -> list[_Beam]:
-    """The next live beams (each with the ``token`` it appends); titles completed on the way go to ``finished``."""
-    by_prompt: dict[int, list[_Beam]] = {}
-    for beam in beams:
-        by_prompt.setdefault(beam.prompt, []).append(beam)
+    """The next live beams (each with the ``token`` it appends); titles completed on the way go to ``finished``.
+    ``children_scores[i]``: beam i's score after each token its trie node allows."""
+    by_prompt: dict[int, list[tuple[_Beam, list[float]]]] = {}
+    for beam, scores in zip(beams, children_scores):
+        by_prompt.setdefault(beam.prompt, []).append((beam, scores))
     extended = []
     for prompt, live in by_prompt.items():
         candidates = []  # (score, beam, child token, child node)
-        for beam in live:
-            tokens = beam.node.tokens()
-            if len(tokens) == 0:
-                continue
-            scores = (beam.score + log_probs[beam.row, tokens]).tolist()
-            candidates += [(score, beam, token, beam.node.children[token]) for score, token in zip(scores, tokens.tolist())]
+        for beam, scores in live:
+            tokens = beam.node.tokens().tolist()
+            candidates += [(score, beam, token, beam.node.children[token]) for score, token in zip(scores, tokens)]
         candidates.sort(key=lambda candidate: -candidate[0])
         titles, kept = finished[prompt], []
         for score, beam, token, node in candidates:

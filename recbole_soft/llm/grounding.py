@@ -11,6 +11,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.atomic import write_atomically
+from recbole_soft.distributed import main_process_value, on_main_process
 from recbole_soft.llm.memory import in_batches
 from recbole_soft.settings import POOLINGS
 
@@ -29,14 +30,17 @@ class Grounder:
             chunks, self.batch_size = in_batches(
                 lambda batch: [self._embed_batch(batch)], texts, self.batch_size, "embedding texts", show_progress
             )
-        return torch.cat(chunks)
+        return torch.cat(chunks).to(self._device())  # gathered from several processes, chunks are on the CPU
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     def _embed_batch(self, texts: list[str]) -> torch.Tensor:
         # An empty generation still needs a token to embed; end-of-sequence is what the model produced.
         texts = [text or self.tokenizer.eos_token for text in texts]
-        device = next(self.model.parameters()).device
+        device = self._device()
         encoded = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(device)
-        hidden = self.model(**encoded, output_hidden_states=True).hidden_states[-1].float()
+        hidden = self.model(**encoded, output_hidden_states=True, logits_to_keep=1).hidden_states[-1].float()
         mask = encoded.attention_mask
         if self.pooling == "mean":
             return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
@@ -50,12 +54,12 @@ class Grounder:
 
     def item_table(self, titles: list[str], cache_file: Path | None, show_progress: bool = False) -> torch.Tensor:
         """Embeddings of every item title, read from ``cache_file`` when it exists, else computed and stored."""
-        if cache_file is not None and cache_file.is_file():
+        if cache_file is not None and main_process_value(cache_file.is_file()):
             getLogger().info(f"Item title embeddings read from {cache_file}")
             return torch.load(cache_file, map_location="cpu")
         table = self.embed(titles, show_progress).cpu()
         if cache_file is not None:
-            write_atomically(cache_file, lambda partial: torch.save(table, partial))
+            on_main_process(lambda: write_atomically(cache_file, lambda partial: torch.save(table, partial)))
         return table
 
 

@@ -1,9 +1,11 @@
 """Out of GPU memory is not the end of a run: the batch is halved, with a warning, and the work retried.
 
-``in_batches`` is the one place where generation and embedding are batched (with a progress bar), and
-``backward_in_micro_batches`` the one place where a training batch that does not fit is split.
+``in_batches`` is the one place where generation and embedding are batched (with a progress bar) and, under
+``accelerate launch``, shared between processes; ``backward_in_micro_batches`` the one place where a training batch
+that does not fit is split.
 """
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from logging import getLogger
 from typing import TypeVar
 
@@ -12,9 +14,70 @@ from recbole.data.interaction import Interaction
 from tqdm import tqdm
 
 from recbole_soft.data import batch_indices
+from recbole_soft.distributed import gather, is_main_process, own_slice
 
 Item = TypeVar("Item")
 Output = TypeVar("Output")
+# what a batch size of "auto" (settings.AUTO, the default) means without CUDA
+CPU_BATCH_SIZES = {"generation_batch_size": 16, "embedding_batch_size": 64, "likelihood_batch_size": 16}
+FREE_MEMORY_SHARE = 0.8  # of the free GPU memory an estimate may fill: the rest absorbs fragmentation and workspaces
+FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class SequenceCost:
+    """What one sequence of a batch costs in memory, estimated from the model's shape (bytes). Estimates start
+    the batch sizes on a GPU; the out-of-memory backoff corrects one that was too optimistic."""
+
+    layers: int
+    hidden: int
+    intermediate: int
+    kv_width: int  # key/value heads x head size
+    vocabulary: int
+    value_bytes: int  # of the compute dtype
+
+    @classmethod
+    def of(cls, model: torch.nn.Module, value_bytes: int) -> "SequenceCost":
+        config = model.config.get_text_config()
+        heads = config.num_attention_heads
+        head_size = getattr(config, "head_dim", None) or config.hidden_size // heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        return cls(config.num_hidden_layers, config.hidden_size, config.intermediate_size, kv_heads * head_size,
+                   config.vocab_size, value_bytes)
+
+    def generation(self, prompt_tokens: int, new_tokens: int, beams: int) -> int:
+        """One prompt's beam search: every beam's KV cache over prompt and answer, the prefill's widest activation
+        (the MLP's) over the prompt (once per beam: the library's beam search copies the prompt for each), and each
+        beam's float32 next-token distribution (logits, log-softmax)."""
+        kv_cache = 2 * self.layers * self.kv_width * (prompt_tokens + new_tokens) * self.value_bytes
+        prefill = prompt_tokens * 2 * self.intermediate * self.value_bytes
+        return beams * (kv_cache + prefill + self.vocabulary * FLOAT32_BYTES * 2)
+
+    def embedding(self, tokens: int) -> int:
+        """Embedding a text: every layer's hidden states (they are all returned) and one layer's MLP activation."""
+        return tokens * ((self.layers + 1) * self.hidden + 2 * self.intermediate) * self.value_bytes
+
+    def forward(self, tokens: int, kept: int) -> int:
+        """A pass without gradients (teacher-forced scoring, embedding): one layer's activations over every token
+        and the float32 logits of the ``kept`` positions (logits, their float copy and the loss's)."""
+        activations = tokens * (4 * self.hidden + 2 * self.intermediate) * self.value_bytes
+        return activations + kept * self.vocabulary * FLOAT32_BYTES * 3
+
+    def training(self, tokens: int, kept: int, checkpointing: bool) -> int:
+        """A pass with gradients: the activations kept for the backward pass, about 34 bytes per hidden unit, token
+        and layer in 16 bits (Korthikanti et al. 2022, attention scores left out: SDPA does not keep them), or with
+        gradient checkpointing each layer's input plus one layer's recomputed activations; then the logits of the
+        ``kept`` positions and their gradient."""
+        layers = 2 / 34 * self.layers + 1 if checkpointing else self.layers
+        activations = tokens * self.hidden * 34 * layers * self.value_bytes / 2
+        return int(activations) + kept * self.vocabulary * FLOAT32_BYTES * 4
+
+
+def batch_for_free_memory(per_sequence_bytes: int, largest: int, device: torch.device) -> int:
+    """The most sequences, up to ``largest``, whose estimated memory fits in ``FREE_MEMORY_SHARE`` of the CUDA
+    ``device``'s free memory (at least 1)."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(largest, int(free * FREE_MEMORY_SHARE) // max(1, per_sequence_bytes)))
 
 
 def halved(batch_size: int, what: str) -> int:
@@ -36,9 +99,13 @@ def in_batches(
     show_progress: bool = False,
 ) -> tuple[list[Output], int]:
     """``run`` over ``items`` batch by batch, halving the batch on CUDA out-of-memory; also returns the batch size
-    that fitted, so that the caller starts there next time. ``what`` names the work in warnings and the progress bar."""
+    that fitted, so that the caller starts there next time. ``what`` names the work in warnings and the progress bar.
+
+    Launched as several processes, each runs its own block of ``items`` and every process gets all the outputs, in
+    order (tensors on the CPU)."""
+    items = items[own_slice(len(items))]
     outputs, start = [], 0
-    with tqdm(total=len(items), desc=what.capitalize(), ncols=100, disable=not show_progress) as progress:
+    with tqdm(total=len(items), desc=what.capitalize(), ncols=100, disable=not (show_progress and is_main_process())) as progress:
         while start < len(items):
             batch = items[start : start + batch_size]
             try:
@@ -48,7 +115,7 @@ def in_batches(
                 continue
             start += len(batch)
             progress.update(len(batch))
-    return outputs, batch_size
+    return gather(outputs), batch_size
 
 
 def backward_in_micro_batches(

@@ -1,6 +1,7 @@
 """The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
 import json
 from dataclasses import replace
+from logging import getLogger
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,15 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from tqdm import tqdm
 
-from recbole_soft.data import batch_indices, load_item_titles
+from recbole_soft.data import load_item_titles, own_batches
 from recbole_soft.data.item_text import items_by_title
+from recbole_soft.distributed import is_main_process, main_process_first, main_process_value, sum_over_processes
 from recbole_soft.errors import InvalidSetting
+from recbole_soft.settings import AUTO
 from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.hybrid import PROJECTOR_FILE, HybridEmbedding, add_placeholder_token, install_hybrid_embedding
-from recbole_soft.llm.likelihood import encode_targets, target_cross_entropy, target_log_probs
+from recbole_soft.llm.likelihood import encode_targets, prompt_ids, target_cross_entropy, target_ids, target_log_probs
 from recbole_soft.llm.loading import (
     adapter_base_model,
     cache_root,
@@ -31,6 +34,7 @@ from recbole_soft.llm.loading import (
     resolve_llm_folder,
     resolve_quantization,
 )
+from recbole_soft.llm.memory import CPU_BATCH_SIZES, SequenceCost, batch_for_free_memory
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
 from recbole_soft.model.prior import build_prior, with_prior
@@ -65,7 +69,7 @@ class LLMRecommender(SequentialRecommender):
         self.titles = load_item_titles(config, dataset)
         self.cache_dir = cache_root(config["llm_cache_dir"])
         self.revision = config["llm_revision"]
-        self.llm_folder = resolve_llm_folder(config["llm_path"], self.cache_dir, self.revision)
+        self.llm_folder = main_process_first(lambda: resolve_llm_folder(config["llm_path"], self.cache_dir, self.revision))
         self.base_model_name = portable_model_name(config["llm_path"])
         self.quantization = resolve_quantization(config["quantization"], self.device)
         self.compute_dtype = resolve_dtype(config["llm_dtype"], self.device)
@@ -92,12 +96,14 @@ class LLMRecommender(SequentialRecommender):
             config["system_prompt"],
             self.hybrid_embedding.offset if self.hybrid_embedding is not None else None,
         )
-        self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], config["embedding_batch_size"])
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
         self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
-        self.generator = TitleGenerator(self.llm, self.tokenizer, config["generation_batch_size"])
-        self.likelihood_batch_size = config["likelihood_batch_size"]
         self.ranking_beams = config["ranking_beams"] if self.trie is not None else 0
+        sizes = self._batch_sizes(config)
+        self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], sizes["embedding_batch_size"])
+        self.generator = TitleGenerator(self.llm, self.tokenizer, sizes["generation_batch_size"])
+        self.likelihood_batch_size = sizes["likelihood_batch_size"]
+        self.training_batch_size = sizes["training"]  # sequences per pass with gradients
         # with exclude_history the evaluation masks the user's earlier items: beams are not spent on them
         self.beams_skip_history = config["exclude_history"]
         self.item_ids = items_by_title(self.titles)
@@ -121,6 +127,43 @@ class LLMRecommender(SequentialRecommender):
         add_placeholder_token(self.tokenizer)
         offset = max(len(self.tokenizer), base.get_input_embeddings().num_embeddings)
         return install_hybrid_embedding(base, vectors, offset)
+
+    def _batch_sizes(self, config) -> dict[str, int]:
+        """The batch-size settings, ``auto`` ones chosen from the GPU's free memory for this model and the longest
+        prompt the catalogue can make (without CUDA: the package's CPU defaults); ``training`` is the number of
+        sequences per pass with gradients (``likelihood_batch_size`` unless auto)."""
+        sizes = {name: config[name] for name in CPU_BATCH_SIZES}
+        auto = [name for name, value in sizes.items() if value == AUTO]
+        if auto and self.device.type == "cuda":
+            sizes.update(self._sizes_from_free_memory(auto, config["gradient_checkpointing"]))
+            getLogger().info(f"Batch sizes from free GPU memory: {sizes}")
+        else:
+            sizes.update({name: CPU_BATCH_SIZES[name] for name in auto})
+        sizes.setdefault("training", sizes["likelihood_batch_size"])
+        return sizes
+
+    def _sizes_from_free_memory(self, auto: list[str], checkpointing: bool) -> dict[str, int]:
+        cost = SequenceCost.of(self.llm, torch.finfo(self.compute_dtype).bits // 8)
+        title = max(len(target_ids(self.tokenizer, title)) for title in self.titles if title)
+        prompt = self._longest_prompt_tokens()
+        beams = max(self.decoding.num_beams, self.ranking_beams)
+        estimates = {  # bytes per sequence, and the largest batch worth having
+            "generation_batch_size": (cost.generation(prompt, self.decoding.max_new_tokens, beams), 256),
+            "embedding_batch_size": (cost.embedding(title), 1024),
+            "likelihood_batch_size": (cost.forward(prompt + title, title + 1), 256),
+            "training": (cost.training(prompt + title, title + 1, checkpointing), 256),
+        }
+        chosen = [*auto, *(["training"] if "likelihood_batch_size" in auto else [])]
+        return {name: batch_for_free_memory(*estimates[name], self.device) for name in chosen}
+
+    def _longest_prompt_tokens(self) -> int:
+        """Tokens of a prompt whose whole history is the item with the longest title (ICL's demonstrations are not
+        counted: its out-of-memory backoff corrects a batch that does not fit)."""
+        longest = max(range(1, len(self.titles)), key=lambda item: len(self.titles[item]))
+        history = torch.full((1, self.prompter.history_len), longest)
+        rows = Interaction({self.ITEM_SEQ: history, self.ITEM_SEQ_LEN: torch.tensor([history.size(1)])})
+        prompt = LLMRecommender.prompts(self, rows)[0]  # a subclass's prompts may need what its __init__ sets later
+        return len(prompt_ids(self.tokenizer, prompt))
 
     @property
     def precision(self) -> str:
@@ -155,17 +198,22 @@ class LLMRecommender(SequentialRecommender):
         """Rows whose ``titles_per_row`` prompt + title sequences fit in one pass of ``likelihood_batch_size``."""
         return max(1, self.likelihood_batch_size // titles_per_row)
 
+    def rows_per_training_pass(self, titles_per_row: int) -> int:
+        """The same for a pass with gradients (a training step's micro-batch)."""
+        return max(1, self.training_batch_size // titles_per_row)
+
     @torch.no_grad()
     def validation_loss(self, rows: Interaction) -> float:
         """Teacher-forced cross-entropy of the real titles over ``rows``, per target token: cheap early stopping."""
         was_training = self.training
         self.eval()
-        log_prob, tokens = 0.0, 0
-        for index in batch_indices(len(rows), self.rows_per_likelihood_pass(1)):
+        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # summed log-probability, target tokens
+        for index in own_batches(len(rows), self.rows_per_likelihood_pass(1)):
             batch = rows[index].to(self.device)
             encoded = encode_targets(self.tokenizer, self.prompts(batch), self.target_titles(batch), self.device)
             sums, counts = target_log_probs(self.llm, encoded)
-            log_prob, tokens = log_prob + sums.sum().item(), tokens + counts.sum().item()
+            totals += torch.stack([sums.sum().double(), counts.sum().double()])
+        log_prob, tokens = sum_over_processes(totals).tolist()
         self.train(was_training)
         return -log_prob / tokens
 
@@ -190,14 +238,14 @@ class LLMRecommender(SequentialRecommender):
         """DMPO's measure: how often the true next title is more likely than a negative's (ties count half)."""
         was_training = self.training
         self.eval()
-        wins = 0.0
-        batches = batch_indices(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
-        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not show_progress):
+        wins = torch.zeros(1, dtype=torch.float64, device=self.device)
+        batches = own_batches(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
+        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not (show_progress and is_main_process())):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
-            wins += (positive > negative).sum().item() + 0.5 * (positive == negative).sum().item()
+            wins += (positive > negative).sum() + 0.5 * (positive == negative).sum()
         self.train(was_training)
-        return wins / negatives.numel()
+        return sum_over_processes(wins).item() / negatives.numel()
 
     # generation and grounding
     def generate(
@@ -213,7 +261,8 @@ class LLMRecommender(SequentialRecommender):
         """Title embeddings of every item (row 0 is the padding item), cached on disk per model and dataset."""
         if self._item_table is None:
             key = item_table_key(folder_fingerprint(self.llm_folder), self.precision, self.grounder.pooling, self.titles)
-            cache_file = self.cache_dir / "item_tables" / f"{self.dataset_name}-{key}.pt"
+            # the main process's file for all: the key reads the base model's files, which differ per machine
+            cache_file = main_process_value(self.cache_dir / "item_tables" / f"{self.dataset_name}-{key}.pt")
             self._item_table = self.grounder.item_table(self.titles, cache_file, self.show_progress).to(self.device)
         return self._item_table
 
@@ -253,9 +302,11 @@ class LLMRecommender(SequentialRecommender):
         """``[rows, n_items]``: the beams' items by log-probability, then every item by the beams' weighted distance."""
         table = self.item_table()
         scores = torch.empty(len(ranked), table.size(0), device=table.device)
+        empty_answer = None  # scores by distance to the empty answer, computed once per batch if needed
         for row, titles in enumerate(ranked):
-            if not titles:  # no title finished within max_new_tokens: rank by distance to the empty answer
-                scores[row] = self.text_scores([""])[0]
+            if not titles:  # no title finished within max_new_tokens
+                empty_answer = self.text_scores([""])[0] if empty_answer is None else empty_answer
+                scores[row] = empty_answer
                 continue
             items = [self.item_ids[title] for title, _ in titles]
             log_probs = torch.tensor([log_prob for _, log_prob in titles], device=table.device)

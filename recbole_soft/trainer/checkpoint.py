@@ -23,6 +23,7 @@ import torch
 from recbole.utils import set_color
 
 from recbole_soft.atomic import write_atomically
+from recbole_soft.distributed import gather, main_process_value, on_main_process, process_count, process_index
 from recbole_soft.errors import InvalidSetting
 
 RESUME_SUFFIX = ".resume.pt"
@@ -62,6 +63,19 @@ def random_states(generator: torch.Generator | None) -> dict:
     }
 
 
+def every_process_random_states(generator: torch.Generator | None) -> list[dict]:
+    """``random_states`` of each process, in process order (one entry in a single process)."""
+    return gather([random_states(generator)])
+
+
+def restore_own_random_states(states: list[dict] | dict, generator: torch.Generator | None) -> None:
+    """Restore this process's entry of ``every_process_random_states``; a run resumed with another number of
+    processes continues from the main process's states (its batches are shared out differently anyway)."""
+    if isinstance(states, dict):  # a state saved before runs kept one entry per process
+        states = [states]
+    restore_random_states(states[process_index()] if len(states) == process_count() else states[0], generator)
+
+
 def restore_random_states(states: dict, generator: torch.Generator | None) -> None:
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and torch.cuda.is_available():
@@ -85,7 +99,8 @@ class RunState:
     """One run's resumable state: the settings it runs with and, per stage, where that stage stands.
 
     A new run writes its state at once, so that a run killed in its first epoch is found. ``resume`` adopts the
-    newest run of the model in ``checkpoint_dir`` (its file names too) if it ran with the same settings.
+    newest run of the model in ``checkpoint_dir`` (its file names too) if it ran with the same settings. Under
+    ``accelerate launch`` the main process chooses the run and its file names for all, and alone writes the file.
     """
 
     def __init__(self, path: Path, settings: dict, stages: dict | None = None):
@@ -95,11 +110,11 @@ class RunState:
     def start(cls, config, saved_model_file: str, logger: Logger) -> "RunState":
         settings = run_settings(config)
         model, folder = config["model"], config["checkpoint_dir"]
-        previous = latest_resume_file(folder, model) if config["resume"] else None
+        previous = main_process_value(latest_resume_file(folder, model) if config["resume"] else None)
         if previous is None:
             if config["resume"]:
                 logger.info(f"resume: no earlier {model} run in {folder}; starting a new one")
-            state = cls(resume_file(saved_model_file), settings)
+            state = cls(resume_file(main_process_value(saved_model_file)), settings)
             state.save()
             return state
         saved = load_state(previous)
@@ -127,7 +142,7 @@ class RunState:
         self.save()
 
     def save(self) -> None:
-        atomic_save({"settings": self.settings, "stages": self.stages}, self.path)
+        on_main_process(lambda: atomic_save({"settings": self.settings, "stages": self.stages}, self.path))
 
 
 def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_state: dict) -> None:

@@ -7,6 +7,7 @@ from recbole.utils import set_color
 from recbole_soft.data.augmentation import augmented_rows
 from recbole_soft.data.sampling import seeded_indices
 from recbole_soft.data.selection import covering_samples
+from recbole_soft.distributed import main_process_value
 from recbole_soft.model.clclmrec import INSTRUCTION_FIELD
 from recbole_soft.trainer.llm_trainer import LLMTrainer
 from recbole_soft.trainer.staged_trainer import StagedTrainer
@@ -58,7 +59,8 @@ class CLCLMRecTrainer(StagedTrainer):
         rows, count, seed = dataset.inter_feat, config["clclm_sample_num"], config["seed"]
         if config["clclm_selection"] == "contrastive":
             representations = self.model.sequence_representations(rows)
-            chosen = covering_samples(representations, count, seed)
+            # the main process's choice for all: k-means on another GPU's float results could choose otherwise
+            chosen = main_process_value(covering_samples(representations, count, seed))
         else:
             chosen = seeded_indices(len(rows), count, seed).tolist()
         selected = rows[torch.tensor(chosen)]

@@ -102,16 +102,20 @@ class CurriculumCurve:
     def add(self, **row) -> None:
         self.rows.append(row)
 
-    def write(self, stem: Path, title: str) -> list[Path]:
-        """``<stem>.csv`` and ``<stem>.png``; returns both paths."""
+    @staticmethod
+    def files(stem: Path) -> list[Path]:
+        """The table and the plot ``write`` makes."""
+        return [stem.with_suffix(".csv"), stem.with_suffix(".png")]
+
+    def write(self, stem: Path, title: str) -> None:
+        """``<stem>.csv`` and ``<stem>.png``."""
         stem.parent.mkdir(parents=True, exist_ok=True)
-        table, plot = stem.with_suffix(".csv"), stem.with_suffix(".png")
+        table, plot = self.files(stem)
         with open(table, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=self.COLUMNS)
             writer.writeheader()
             writer.writerows({column: row.get(column) for column in self.COLUMNS} for row in self.rows)
         self._plot(plot, title)
-        return [table, plot]
 
     def _plot(self, path: Path, title: str) -> None:
         import matplotlib

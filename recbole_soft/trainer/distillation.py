@@ -13,6 +13,7 @@ from pathlib import Path
 from recbole.utils import set_color
 
 from recbole_soft.atomic import write_atomically
+from recbole_soft.distributed import main_process_value, on_main_process
 from recbole_soft.llm.loading import folder_fingerprint
 from recbole_soft.llm.prompts import prompt_key
 
@@ -27,14 +28,16 @@ class SelfDistillation:
         """prompt key -> distilled answer for every training row, and facts about the set (size, file, shares)."""
         prompts, targets = self.model.prompts(rows), self.model.target_titles(rows)
         path = self.folder / f"distilled-{self._fingerprint(prompts)}.jsonl"
-        reused = path.is_file()
+        # the main process's file for all: the fingerprint reads the base model's files, which differ per machine
+        path, reused = main_process_value((path, path.is_file()))
         if reused:
             self.logger.info(f"Self-distilled set reused from {path}")
             records = [json.loads(line) for line in path.read_text().splitlines()]
         else:
             records = self._distil(prompts, targets, show_progress)
             text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-            write_atomically(path, lambda partial: partial.write_text(text))  # never a half-written set to reuse
+            # never a half-written set to reuse; under accelerate launch the processes generated it together
+            on_main_process(lambda: write_atomically(path, lambda partial: partial.write_text(text)))
         facts = {**self._describe(records, path), "reused": reused}
         return {record["key"]: record["distilled"] for record in records}, facts
 

@@ -3,8 +3,9 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_soft.data import batch_indices
+from recbole_soft.data import batch_indices, own_batches
 from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
+from recbole_soft.distributed import gather, is_main_process
 from recbole_soft.trainer.staged_trainer import StagedTrainer
 
 
@@ -21,8 +22,9 @@ class DMPOTrainer(StagedTrainer):
             self.model.preference = self._preference_data(train_data)
         with self.timed_stage("preference"):
             self.start_stage("preference", self.config["dmpo_epochs"], self.final_adapter_dir)
-            # each row trains on 1 + k titles: micro-batches keep a pass within likelihood_batch_size sequences
-            rows = self.model.rows_per_likelihood_pass(1 + self.config["dmpo_neg_num"])
+            # each row trains on 1 + k titles: micro-batches keep a pass within the sequences a training pass may hold
+            # (likelihood_batch_size, or with auto what fits the GPU's free memory)
+            rows = self.model.rows_per_training_pass(1 + self.config["dmpo_neg_num"])
             self.micro_batch_size = min(rows, self.micro_batch_size or rows)
             self.run_info["preference_log"] = []
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
@@ -45,7 +47,7 @@ class DMPOTrainer(StagedTrainer):
             return loss
 
         loss = super()._train_epoch(train_data, epoch_idx, preference_loss, show_progress)
-        margins = torch.cat(margins)
+        margins = torch.cat(gather(margins))  # every process's rows
         record = {"epoch": epoch_idx + 1, "reward_margin": margins.mean().item(),
                   "accuracy": (margins > 0).float().mean().item()}
         self.run_info["preference_log"].append(record)
@@ -65,18 +67,18 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.model.rows_per_likelihood_pass(1 + negatives.size(1))
         reference = []
-        for index in self._batches(len(rows), batch_size, "Reference log-probabilities"):
+        for index in self._batches(own_batches(len(rows), batch_size), "Reference log-probabilities"):
             log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])
             reference.append(log_probs.cpu())
-        reference = torch.cat(reference)
+        reference = torch.cat(gather(reference))  # each process scored its own block of rows
         keys = self.model.preference_keys(rows)
         self.logger.info(
             f"Preference data: {len(rows)} rows x {negatives.size(1)} '{self.config['dmpo_neg_sampler']}' negatives"
         )
         return {key: (negatives[row], reference[row]) for row, key in enumerate(keys)}
 
-    def _batches(self, total: int, batch_size: int, what: str) -> tqdm:
-        return tqdm(batch_indices(total, batch_size), desc=what, ncols=100, disable=not self.config["show_progress"])
+    def _batches(self, batches: list[torch.Tensor], what: str) -> tqdm:
+        return tqdm(batches, desc=what, ncols=100, disable=not (self.config["show_progress"] and is_main_process()))
 
     def _negatives(self, rows) -> torch.Tensor:
         k, seed, titles = self.config["dmpo_neg_num"], self.config["seed"], self.model.titles
@@ -89,7 +91,7 @@ class DMPOTrainer(StagedTrainer):
         self.model.eval()
         batch_size = self.config["eval_batch_size"]
         chunks = []
-        for index in self._batches(len(rows), batch_size, "Hard negatives"):
+        for index in self._batches(batch_indices(len(rows), batch_size), "Hard negatives"):  # scoring is shared
             batch = rows[index].to(self.device)
             chunks.append(hard_negatives(self.model.full_sort_predict(batch), batch[self.model.ITEM_ID], k, titles))
         return torch.cat(chunks)

@@ -7,6 +7,7 @@ from recbole.evaluator import Collector
 from recbole.utils import set_color
 
 from recbole_soft.data.negatives import uniform_sampler
+from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
 
@@ -118,7 +119,8 @@ class LLMEvaluation:
         if load_best_model:
             self.load_best(model_file)
             choose_prior_gamma(self, self.valid_data)
-            save_tested_model(self.saved_model_file, self.config, self.model, self.tested_adapter(model_file))
+            adapter = self.tested_adapter(model_file)
+            on_main_process(lambda: save_tested_model(self.saved_model_file, self.config, self.model, adapter))
         start_evaluation(self)
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
         return finish_evaluation(self, result, eval_data)

@@ -11,9 +11,16 @@ from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole_soft.data import cap_train_data, seeded_rows
+from recbole_soft.distributed import on_main_process, own_slice, sum_gradients, sum_over_processes
 from recbole_soft.errors import InvalidSetting
+from recbole_soft.settings import AUTO
 from recbole_soft.llm.memory import backward_in_micro_batches
-from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, save_adapter_folder
+from recbole_soft.trainer.checkpoint import (
+    RunState,
+    every_process_random_states,
+    restore_own_random_states,
+    save_adapter_folder,
+)
 from recbole_soft.trainer.curriculum import hybrid_share
 from recbole_soft.trainer.evaluation import LLMEvaluation
 
@@ -27,7 +34,10 @@ class LLMTrainer(LLMEvaluation, Trainer):
       cheap) or by RecBole's full-ranking ``valid_metric`` on every validation user (``llm_valid_by: ranking``);
     - checkpoints are PEFT adapter folders, written atomically, and the best one is reloaded for the test;
     - after every validated epoch and every stage the run's resumable state is saved (``checkpoint.RunState``), and
-      ``resume: True`` continues the newest interrupted run of the model in ``checkpoint_dir`` from there.
+      ``resume: True`` continues the newest interrupted run of the model in ``checkpoint_dir`` from there;
+    - under ``accelerate launch`` every process trains on its own block of each batch and the gradients are added up
+      before each optimizer step, so the steps are those of one process with the same global batch
+      (``train_batch_size`` is global); only the main process writes files or TensorBoard events.
     """
 
     def __init__(self, config, model):
@@ -38,7 +48,8 @@ class LLMTrainer(LLMEvaluation, Trainer):
         if self.validate_by_loss:
             self.valid_metric, self.valid_metric_bigger, self.best_valid_score = "valid_loss", False, np.inf
         self.stage = "train"
-        self.micro_batch_size: int | None = None  # rows per pass: set on GPU out-of-memory, or by DMPO's stage
+        self.micro_batch_size: int | None = None  # rows per pass (None: the whole batch); see fit_passes_to_memory
+        self.fit_passes_to_memory(titles_per_row=1)
         self.run_state = RunState.start(config, self.saved_model_file, self.logger)
         self.saved_model_file = self.run_state.saved_model_file  # a resumed run keeps its own file names
         self.adapter_dir = Path(self.saved_model_file).with_suffix("")
@@ -46,6 +57,14 @@ class LLMTrainer(LLMEvaluation, Trainer):
         self.run_info: dict = {"llm_precision": model.precision, "learning_curve": []}
         self._validation_rows = None
         self._capped_train_data = None
+
+    def fit_passes_to_memory(self, titles_per_row: int) -> None:
+        """With ``likelihood_batch_size: auto``, split each training batch into micro-batches of the rows whose
+        ``titles_per_row`` sequences fit in one pass of the GPU's free memory, when the batch does not. (Micro-batches
+        also come from an out-of-memory error, or from DMPO's bound on its 1 + k titles per row.)"""
+        rows = self.model.rows_per_training_pass(titles_per_row)
+        if self.config["likelihood_batch_size"] == AUTO and rows < self.config["train_batch_size"]:
+            self.micro_batch_size = min(rows, self.micro_batch_size or rows)
 
     @property
     def learning_curve(self) -> list[dict]:
@@ -114,7 +133,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
             "adapter": {name: tensor.detach().cpu().clone() for name, tensor in adapter.items()},
             "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict(),
-            "random": random_states(train_data.generator),
+            "random": every_process_random_states(train_data.generator),
             "learning_curve": list(self.learning_curve),
             "trainer": self.resumable_state(),
         })
@@ -125,7 +144,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         self.lr_scheduler.load_state_dict(progress["lr_scheduler"])
         self.start_epoch, self.cur_step = progress["epoch"] + 1, progress["cur_step"]
         self.best_valid_score, self.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
-        restore_random_states(progress["random"], train_data.generator)
+        restore_own_random_states(progress["random"], train_data.generator)
         self.learning_curve[:] = progress.get("learning_curve", [])  # absent from states saved before it existed
         self.restore_resumable_state(progress["trainer"])
 
@@ -153,11 +172,10 @@ class LLMTrainer(LLMEvaluation, Trainer):
         for step, interaction in enumerate(batches, start=1):
             if self.config["hybrid_curriculum"]:
                 self.model.hybrid_share = hybrid_share(epoch_idx * len(train_data) + step - 1, self.epochs * len(train_data))
-            loss, self.micro_batch_size = backward_in_micro_batches(
-                lambda part, share: self._backward(loss_func, part, share), interaction, trainable, self.micro_batch_size
-            )
+            loss = self._backward_own_rows(loss_func, interaction, trainable)
             total += loss
             if step % self.accumulation_steps == 0 or step == len(train_data):
+                sum_gradients(trainable)
                 if self.clip_grad_norm:
                     clip_grad_norm_(trainable, **self.clip_grad_norm)
                 self.optimizer.step()
@@ -165,9 +183,24 @@ class LLMTrainer(LLMEvaluation, Trainer):
                 self.optimizer.zero_grad()
             if show_progress:
                 batches.set_postfix(loss=f"{loss:.4f}")
+        total = sum_over_processes(torch.tensor([total], dtype=torch.float64, device=self.device)).item()
         mean_loss = total / max(1, len(train_data))
         self.learning_curve.append({"stage": self.stage, "epoch": epoch_idx, "train_loss": mean_loss})
         return mean_loss
+
+    def _backward_own_rows(self, loss_func, interaction, trainable: list[torch.nn.Parameter]) -> float:
+        """Accumulate the gradient of this process's block of the batch (the whole batch in a single process), weighted
+        by its share of the batch's rows, so that the processes' summed gradients are those of the batch's mean over
+        rows (DDP's equal average of the processes is the same when the blocks are equal); returns that share of
+        the loss."""
+        own = interaction[own_slice(len(interaction))]
+        if len(own) == 0:
+            return 0.0
+        weight = len(own) / len(interaction)
+        loss, self.micro_batch_size = backward_in_micro_batches(
+            lambda part, share: self._backward(loss_func, part, share * weight), own, trainable, self.micro_batch_size
+        )
+        return loss
 
     def _backward(self, loss_func, interaction, share: float) -> float:
         """Accumulate the gradient of ``share`` of the batch's loss; returns that share of the loss."""
@@ -198,7 +231,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         """The best adapter so far, as a PEFT folder swapped in atomically (RecBole would pickle the whole model)."""
         target = Path(kwargs.pop("saved_model_file", self.adapter_dir))
         state = {"epoch": epoch, "best_valid_score": self.best_valid_score, "model": self.config["model"]}
-        save_adapter_folder(self.model.save_adapter, target, state)
+        on_main_process(lambda: save_adapter_folder(self.model.save_adapter, target, state))
         if verbose:
             self.logger.info(set_color("Saving current adapter", "blue") + f": {target}")
 

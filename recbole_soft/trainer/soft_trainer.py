@@ -5,6 +5,7 @@ import torch
 from recbole.utils import init_seed, set_color
 
 from recbole_soft.data import seeded_rows
+from recbole_soft.distributed import on_main_process, sum_over_processes
 from recbole_soft.trainer.curriculum import CurriculumCurve, build_schedule
 from recbole_soft.trainer.distillation import SelfDistillation
 from recbole_soft.trainer.staged_trainer import StagedTrainer
@@ -44,6 +45,7 @@ class SOFTTrainer(StagedTrainer):
         init_seed(self.config["seed"], self.config["reproducibility"])
         self.model.reset_adapter()
         self.start_stage("curriculum", self.config["curriculum_epochs"], self.final_adapter_dir)
+        self.fit_passes_to_memory(titles_per_row=2)  # each row trains on its real and its distilled title
         self._probe = seeded_rows(train_data._dataset, self.config["curriculum_probe_num"], self.config["seed"])
         d0 = self._probe_distance(base_model=True)
         self.schedule.observe(d0)
@@ -64,19 +66,20 @@ class SOFTTrainer(StagedTrainer):
         if self.stage != "curriculum":
             return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
         weight = self.schedule.weight()
-        terms = {"ce_real": 0.0, "ce_distilled": 0.0}
+        totals = torch.zeros(3, dtype=torch.float64)  # the two cross-entropies summed over rows, and the rows
 
         def curriculum_loss(interaction):
             mixed, real, distilled = self.model.curriculum_losses(interaction, weight)
-            terms["ce_real"] += real.item()
-            terms["ce_distilled"] += distilled.item()
+            totals.add_(torch.tensor([real.item(), distilled.item(), 1.0], dtype=torch.float64) * len(interaction))
             return mixed
 
         loss = super()._train_epoch(train_data, epoch_idx, curriculum_loss, show_progress)
         distance = self._probe_distance()
         self.schedule.observe(distance)
-        record = {"epoch": epoch_idx + 1, "lambda": weight, "distance": distance}
-        record.update({name: total / max(1, len(train_data)) for name, total in terms.items()})
+        # the epoch's mean per row, over every process's rows (each trained its block of every batch)
+        real, distilled, rows = sum_over_processes(totals.to(self.device)).tolist()
+        record = {"epoch": epoch_idx + 1, "lambda": weight, "distance": distance,
+                  "ce_real": real / max(1.0, rows), "ce_distilled": distilled / max(1.0, rows)}
         self.curve.add(**record)
         self.logger.info(
             set_color("curriculum", "blue") + f" epoch {epoch_idx + 1}: lambda {weight:.4f}, d {distance:.4f}, "
@@ -117,6 +120,7 @@ class SOFTTrainer(StagedTrainer):
         """λ and d per epoch beside the run's checkpoints: a CSV table and a PNG plot."""
         stem = self.final_adapter_dir.with_name(self.final_adapter_dir.name + "-curriculum")
         title = f"SOFT curriculum ({self.config['curriculum']}, α={self.config['curriculum_alpha']})"
-        files = self.curve.write(stem, title)
+        files = self.curve.files(stem)
+        on_main_process(lambda: self.curve.write(stem, title))
         self.run_info["curriculum_curve"] = self.curve.rows
         self.run_info["curriculum_files"] = [str(file) for file in files]

@@ -5,7 +5,7 @@ import pytest
 from recbole_soft.benchmark import SuiteError, load_suite, run_suite
 from recbole_soft.benchmark import runner
 from recbole_soft.benchmark.report import METRICS
-from tests.benchmark.test_suite import REQUIRED_MODELS, SUITES
+from tests.benchmark.test_suite import HEAD_TO_HEAD, SUITES
 
 ARTEFACTS = ["table.md", "table.csv", "results.json", "scores.png", "environment.json", "suite.log"]
 LLM_MODELS = {"ICL", "BIGRec", "DMPO", "SOFT"}
@@ -33,7 +33,7 @@ def test_the_quick_suite_writes_every_artefact(quick_results):
     for run_folder in (quick_results / "runs").glob("*/seed-2020"):
         assert {"plan.json", "run.log", "result.json"} <= {path.name for path in run_folder.iterdir()}
     environment = json.loads((quick_results / "environment.json").read_text())
-    assert set(environment["models"]) == REQUIRED_MODELS
+    assert set(environment["models"]) == HEAD_TO_HEAD
     assert environment["report_environment"]["packages"]["recbole"] == "1.2.1"
     assert environment["models"]["SOFT w/o SA"]["plan"]["config"]["curriculum"] == "none"
 

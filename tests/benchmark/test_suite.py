@@ -6,10 +6,12 @@ from recbole_soft.benchmark import SuiteError, load_suite
 from tests.conftest import REPOSITORY
 
 SUITES = REPOSITORY / "properties" / "benchmark"
-REQUIRED_MODELS = {
+HEAD_TO_HEAD = {
     "Pop", "GRU4Rec", "SASRec", "BERT4Rec", "ICL", "BIGRec", "DMPO", "SOFT w/o SA", "SOFT", "SOFT α=100", "SOFT α=10",
     "SOFT α=0.1",
 }
+FEW_SHOT = {"Pop", "SASRec", "ICL", "BIGRec", "DMPO", "SOFT", "CLCLMRec"}
+BACKBONES = {"Pop", "SASRec", "BIGRec", "BIGRec (hybrid)", "SOFT", "SOFT (hybrid)", "CLCLMRec"}
 
 
 def write(path: Path, text: str) -> Path:
@@ -17,12 +19,32 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suite_file", sorted(SUITES.glob("*.yaml")), ids=lambda path: path.stem)
-def test_every_shipped_suite_loads_and_compares_the_plugin_with_recbole(suite_file):
+def head_to_head(path: Path) -> bool:
+    return not path.stem.startswith(("few-shot-", "backbones-"))
+
+
+@pytest.mark.parametrize("suite_file", sorted(filter(head_to_head, SUITES.glob("*.yaml"))), ids=lambda path: path.stem)
+def test_every_head_to_head_suite_compares_every_model_of_the_plugin_with_recbole(suite_file):
     suite = load_suite(suite_file)
-    assert {model.label for model in suite.models} == REQUIRED_MODELS
+    assert {model.label for model in suite.models} == HEAD_TO_HEAD
     assert suite.name == suite_file.stem and suite.seeds
     assert suite.selections == {"SOFT (α on validation)": ["SOFT α=100", "SOFT α=10", "SOFT", "SOFT α=0.1"]}
+
+
+@pytest.mark.parametrize("dataset", ["ml-100k", "ml-1m"])
+def test_the_few_shot_suites_train_every_llm_model_on_64_samples_over_three_seeds(dataset):
+    suite = load_suite(SUITES / f"few-shot-{dataset}.yaml")
+    assert {model.label for model in suite.models} == FEW_SHOT and suite.dataset == dataset
+    assert suite.seeds == [2020, 2021, 2022]
+    assert suite.config["train_sample_num"] == suite.config["clclm_sample_num"] == 64
+    assert suite.config["pairwise_auc_negatives"] == 1
+
+
+def test_the_backbone_suite_runs_bigrec_and_soft_on_text_and_hybrid_prompts():
+    suite = load_suite(SUITES / "backbones-ml-100k.yaml")
+    assert {model.label for model in suite.models} == BACKBONES
+    hybrid = {model.label: model.model for model in suite.models if model.config.get("item_representation") == "hybrid"}
+    assert hybrid == {"BIGRec (hybrid)": "BIGRec", "SOFT (hybrid)": "SOFT"}
 
 
 def test_there_is_a_suite_for_every_shared_dataset_with_titles():

@@ -3,7 +3,13 @@ import logging
 import pytest
 import torch
 
-from recbole_soft.llm.memory import backward_in_micro_batches, in_batches
+from recbole_soft.llm.memory import (
+    FREE_MEMORY_SHARE,
+    SequenceCost,
+    backward_in_micro_batches,
+    batch_for_free_memory,
+    in_batches,
+)
 
 
 def fails_above(limit: int, work):
@@ -66,3 +72,45 @@ def test_a_training_batch_out_of_gpu_memory_is_split_with_the_same_gradients(bui
     reference_loss, _, reference = gradients(1)
     assert split_loss == pytest.approx(reference_loss, rel=1e-5)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(split, reference))
+
+
+LLAMA_3B = SequenceCost(layers=28, hidden=3072, intermediate=8192, kv_width=8 * 128, vocabulary=128256, value_bytes=2)
+
+
+def test_a_sequence_costs_more_with_more_tokens_beams_and_gradients():
+    assert LLAMA_3B.generation(400, 32, 10) > LLAMA_3B.generation(400, 32, 4) > LLAMA_3B.generation(200, 32, 4)
+    assert LLAMA_3B.training(420, 21, checkpointing=False) > LLAMA_3B.training(420, 21, checkpointing=True)
+    assert LLAMA_3B.training(420, 21, checkpointing=True) > LLAMA_3B.forward(420, 21)
+    # a 3B model's KV cache: 2 x 28 layers x 1024 values x 2 bytes = 112 KiB per token and beam
+    assert LLAMA_3B.generation(400, 32, 1) - LLAMA_3B.generation(399, 32, 1) == 2 * 28 * 1024 * 2 + 2 * 8192 * 2
+
+
+def test_the_cost_is_read_from_the_models_config(tiny_llm):
+    from transformers import AutoModelForCausalLM
+
+    cost = SequenceCost.of(AutoModelForCausalLM.from_pretrained(tiny_llm), value_bytes=4)
+    assert (cost.layers, cost.hidden, cost.intermediate, cost.kv_width) == (2, 64, 128, 2 * 16)
+
+
+def test_the_batch_fills_most_of_the_free_memory_and_stays_within_its_bounds(monkeypatch):
+    free = 10 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 24 * 2**30))
+    assert batch_for_free_memory(2**26, 1024, torch.device("cuda")) == int(free * FREE_MEMORY_SHARE) // 2**26 == 128
+    assert batch_for_free_memory(2**26, 16, torch.device("cuda")) == 16
+    assert batch_for_free_memory(2**40, 16, torch.device("cuda")) == 1
+
+
+def test_auto_batch_sizes_are_the_cpu_defaults_without_cuda(build):
+    *_, model = build("BIGRec", generation_batch_size="auto", embedding_batch_size="auto", likelihood_batch_size="auto")
+    assert (model.generator.batch_size, model.grounder.batch_size) == (16, 64)
+    assert model.likelihood_batch_size == model.training_batch_size == 16
+
+
+def test_auto_batch_sizes_on_a_gpu_follow_its_free_memory(build, monkeypatch):
+    *_, model = build("BIGRec")
+    for free in (2**40, 2**24):
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, free))
+        sizes = model._sizes_from_free_memory(["generation_batch_size", "likelihood_batch_size"], checkpointing=False)
+        assert set(sizes) == {"generation_batch_size", "likelihood_batch_size", "training"}
+        assert sizes["training"] <= sizes["likelihood_batch_size"]  # gradients cost more than a forward pass
+        assert all(size == 256 for size in sizes.values()) if free == 2**40 else sizes["training"] < 256
