@@ -137,7 +137,7 @@ def soft_settings(tmp_path_factory, tiny_llm, cache_dir) -> dict:
     return {
         "data_path": str(root), "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "item_text_field": "title",
         "llm_path": str(tiny_llm), "llm_cache_dir": str(cache_dir), "train_batch_size": 4, "train_sample_num": 16,
-        "valid_sample_num": 8, "epochs": 2, "stopping_step": 5, "curriculum_epochs": 2, "curriculum_probe_num": 6,
+        "valid_sample_num": 8, "epochs": 1, "curriculum_epochs": 1, "curriculum_probe_num": 6,
         "max_new_tokens": 6, "num_beams": 2, "learning_rate": 0.01, "lora_dropout": 0.0,
         "distill_constrained_decoding": True, "show_progress": False, "state": "INFO",
     }
