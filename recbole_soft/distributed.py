@@ -36,9 +36,8 @@ def is_launched() -> bool:
 def _state():
     """Accelerate's process state: it joins the process group (NCCL between GPUs, gloo between CPU processes)."""
     from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
 
-    cpu = _on_cpu or not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU")
+    cpu = _on_cpu or not torch.cuda.is_available() or _cpu_requested()
     state = PartialState(cpu=cpu, timeout=COLLECTIVE_TIMEOUT)
     # a gloo group still alive when the interpreter exits aborts the process ("terminate called without an active
     # exception"): leave the group cleanly
@@ -49,11 +48,18 @@ def _state():
 def single_cpu_launch_note() -> str | None:
     """What to do instead, when ``accelerate launch --cpu`` started this run: Accelerate 1.x then starts one process
     whatever ``--num_processes`` says (several CPU processes only through MPI)."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true", "yes") or is_launched():
+    if not _cpu_requested() or is_launched():
         return None
     return ("accelerate launch --cpu started this run as one process (Accelerate starts several CPU processes only "
             "through MPI). For N processes use: accelerate launch --multi_gpu --num_processes N run_recbole_soft.py "
             "...; without CUDA its processes share the work on the CPU.")
+
+
+def _cpu_requested() -> bool:
+    """``accelerate launch --cpu`` (or ACCELERATE_USE_CPU), read as Accelerate reads it."""
+    from accelerate.utils import parse_flag_from_env
+
+    return parse_flag_from_env("ACCELERATE_USE_CPU")
 
 
 def process_count() -> int:

@@ -14,7 +14,7 @@ from recbole.data.interaction import Interaction
 from tqdm import tqdm
 
 from recbole_soft.data import batch_indices
-from recbole_soft.distributed import gather, is_main_process, own_slice
+from recbole_soft.distributed import gather, own_slice
 
 Item = TypeVar("Item")
 Output = TypeVar("Output")
@@ -105,7 +105,7 @@ def in_batches(
     order (tensors on the CPU)."""
     items = items[own_slice(len(items))]
     outputs, start = [], 0
-    with tqdm(total=len(items), desc=what.capitalize(), ncols=100, disable=not (show_progress and is_main_process())) as progress:
+    with tqdm(total=len(items), desc=what.capitalize(), ncols=100, disable=not show_progress) as progress:
         while start < len(items):
             batch = items[start : start + batch_size]
             try:

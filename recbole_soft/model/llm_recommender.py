@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from recbole_soft.data import load_item_titles, own_batches
 from recbole_soft.data.item_text import items_by_title
-from recbole_soft.distributed import is_main_process, main_process_first, main_process_value, sum_over_processes
+from recbole_soft.distributed import main_process_first, main_process_value, sum_over_processes
 from recbole_soft.errors import InvalidSetting
 from recbole_soft.settings import AUTO
 from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
@@ -240,7 +240,7 @@ class LLMRecommender(SequentialRecommender):
         self.eval()
         wins = torch.zeros(1, dtype=torch.float64, device=self.device)
         batches = own_batches(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
-        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not (show_progress and is_main_process())):
+        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not show_progress):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
             positive, negative = log_probs[:, :1], log_probs[:, 1:]
             wins += (positive > negative).sum() + 0.5 * (positive == negative).sum()

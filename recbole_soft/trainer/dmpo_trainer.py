@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from recbole_soft.data import batch_indices, own_batches
 from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
-from recbole_soft.distributed import gather, is_main_process
+from recbole_soft.distributed import gather
 from recbole_soft.trainer.staged_trainer import StagedTrainer
 
 
@@ -24,8 +24,7 @@ class DMPOTrainer(StagedTrainer):
             self.start_stage("preference", self.config["dmpo_epochs"], self.final_adapter_dir)
             # each row trains on 1 + k titles: micro-batches keep a pass within the sequences a training pass may hold
             # (likelihood_batch_size, or with auto what fits the GPU's free memory)
-            rows = self.model.rows_per_training_pass(1 + self.config["dmpo_neg_num"])
-            self.micro_batch_size = min(rows, self.micro_batch_size or rows)
+            self.limit_rows_per_pass(titles_per_row=1 + self.config["dmpo_neg_num"])
             self.run_info["preference_log"] = []
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
@@ -78,7 +77,7 @@ class DMPOTrainer(StagedTrainer):
         return {key: (negatives[row], reference[row]) for row, key in enumerate(keys)}
 
     def _batches(self, batches: list[torch.Tensor], what: str) -> tqdm:
-        return tqdm(batches, desc=what, ncols=100, disable=not (self.config["show_progress"] and is_main_process()))
+        return tqdm(batches, desc=what, ncols=100, disable=not self.config["show_progress"])
 
     def _negatives(self, rows) -> torch.Tensor:
         k, seed, titles = self.config["dmpo_neg_num"], self.config["seed"], self.model.titles

@@ -62,9 +62,14 @@ class LLMTrainer(LLMEvaluation, Trainer):
         """With ``likelihood_batch_size: auto``, split each training batch into micro-batches of the rows whose
         ``titles_per_row`` sequences fit in one pass of the GPU's free memory, when the batch does not. (Micro-batches
         also come from an out-of-memory error, or from DMPO's bound on its 1 + k titles per row.)"""
+        if self.config["likelihood_batch_size"] == AUTO:
+            self.limit_rows_per_pass(titles_per_row)
+
+    def limit_rows_per_pass(self, titles_per_row: int) -> None:
+        """Micro-batches of at most the rows whose ``titles_per_row`` sequences fit in one training pass
+        (``LLMRecommender.rows_per_training_pass``); a batch no larger stays whole."""
         rows = self.model.rows_per_training_pass(titles_per_row)
-        if self.config["likelihood_batch_size"] == AUTO and rows < self.config["train_batch_size"]:
-            self.micro_batch_size = min(rows, self.micro_batch_size or rows)
+        self.micro_batch_size = min(rows, self.micro_batch_size or rows)
 
     @property
     def learning_curve(self) -> list[dict]:
