@@ -18,8 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ["hit@10", "ndcg@10"]
+BACKBONE_DEFAULTS = ROOT / "recbole_soft" / "properties" / "model" / "LLMRecommender.yaml"
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +63,8 @@ def curve_rows(name: str, result: dict, samples_per_epoch: int) -> list[dict]:
 
 def samples_per_epoch(settings: list[str], common: list[str]) -> int:
     values = dict(pair.split("=", 1) for pair in [*common, *settings])
-    return int(values.get("train_sample_num", 256))
+    default = yaml.safe_load(BACKBONE_DEFAULTS.read_text(encoding="utf-8"))["train_sample_num"]
+    return int(values.get("train_sample_num", default))
 
 
 def table(results: dict[str, dict]) -> str:

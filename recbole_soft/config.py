@@ -22,6 +22,7 @@ compat.apply()
 
 import recbole  # noqa: E402
 from recbole.config import Config as RecBoleConfig  # noqa: E402  (needs the numpy aliases of compat)
+from recbole.utils import ModelType  # noqa: E402
 
 from recbole_soft.distributed import is_launched, process_device  # noqa: E402
 from recbole_soft.errors import InputError, InvalidSetting, MissingInput  # noqa: E402
@@ -134,3 +135,21 @@ class Config(RecBoleConfig):
         check_names(self.file_config_dict, known, where="the config files")
         check_names({**self.variable_config_dict, **self.cmd_config_dict}, known, where="the command line or config dict")
         check_values(self.final_config_dict)
+        self._check_item_encoder()
+
+    def _check_item_encoder(self) -> None:
+        """The hybrid backbone's and CLCLMRec's encoder must be a sequential model: a misspelt or other name fails
+        here, not after the encoder has been trained."""
+        name = self.final_config_dict.get("item_encoder")
+        if name is None:
+            return
+        try:
+            encoder = get_model(name)
+        except InvalidSetting as error:
+            raise InvalidSetting(f"item_encoder={name!r} is invalid: {error}") from None
+        if getattr(encoder, "type", None) != ModelType.SEQUENTIAL:
+            raise InvalidSetting(
+                f"item_encoder={name!r} is invalid: it must be a sequential model with an item embedding table, "
+                f"e.g. SASRec, GRU4Rec, BERT4Rec or CL4SRec."
+            )
+        self.final_config_dict["item_encoder"] = encoder.__name__  # its exact spelling names its checkpoint

@@ -24,15 +24,19 @@ LEARNERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam", "paged_
 Check = Callable[[object], bool]
 
 
-def number(minimum: float, *, integer: bool = False, strict: bool = False, below: float | None = None) -> Check:
-    """A check for a (bool-free) number >= minimum (> with ``strict``), an integer if asked, < ``below`` if given."""
+def number(
+    minimum: float, *, integer: bool = False, strict: bool = False, below: float | None = None,
+    at_most: float | None = None,
+) -> Check:
+    """A check for a (bool-free) number >= minimum (> with ``strict``), an integer if asked, < ``below`` and
+    <= ``at_most`` if given."""
     kinds = int if integer else (int, float)
 
     def check(value) -> bool:
         if not isinstance(value, kinds) or isinstance(value, bool):
             return False
         above = value > minimum if strict else value >= minimum
-        return above and (below is None or value < below)
+        return above and (below is None or value < below) and (at_most is None or value <= at_most)
 
     return check
 
@@ -50,6 +54,18 @@ _non_negative_int = number(0, integer=True)
 _non_negative_number = number(0)
 _TRUE_OR_FALSE = (lambda value: isinstance(value, bool)), "True or False"
 AUTO = "auto"  # a batch size chosen from the GPU's free memory (llm/memory.py)
+_fraction = number(0, at_most=1)
+_masked_fraction = number(0, below=1)  # a masked view keeps at least one item
+_VIEW_RATIOS: dict[str, Check] = {"crop": _fraction, "mask": _masked_fraction, "reorder": _fraction}
+
+
+def _view_ratios(value) -> bool:
+    """CLCLMRec's augmentation ratios: every augmentation's, each in its range."""
+    return isinstance(value, dict) and set(value) == set(_VIEW_RATIOS) and all(
+        _VIEW_RATIOS[name](ratio) for name, ratio in value.items()
+    )
+
+
 _BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a positive integer, or auto (from free GPU memory)"
 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
@@ -98,6 +114,11 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "clclm_selection": one_of(SELECTIONS),
     "clclm_sample_num": (_positive_int, "a positive integer (the paper: fewer than 100)"),
     "clclm_augmented_views": (_non_negative_int, "an integer >= 0 (0 = no augmentation)"),
+    "cl_crop_ratio": (_fraction, "a number in [0, 1]"),
+    "cl_mask_ratio": (_masked_fraction, "a number in [0, 1) (a masked view keeps at least one item)"),
+    "cl_reorder_ratio": (_fraction, "a number in [0, 1]"),
+    "clclm_view_ratios": (_view_ratios, "a mapping {crop: η, mask: γ, reorder: β}, η and β in [0, 1], γ in [0, 1)"),
+    "item_encoder": (lambda value: isinstance(value, str) and bool(value), "a sequential model's name, e.g. SASRec"),
     "cl_weight": (_non_negative_number, "a number >= 0"),
     "cl_temperature": (number(0, strict=True), "a number > 0 (CL4SRec: 1)"),
     "prior_gamma": (lambda value: value == "auto" or _non_negative_number(value), "a number >= 0, or auto"),

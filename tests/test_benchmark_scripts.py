@@ -1,9 +1,11 @@
 """The measurement scripts under benchmarks/ run end to end on the tiny shape, so that a GPU session only has to run
 them (they print measured numbers; nothing here checks a speed)."""
+import importlib.util
 import json
 import subprocess
 import sys
 
+from recbole_soft.config import Config
 from tests.conftest import REPOSITORY
 
 
@@ -36,3 +38,12 @@ def test_data_parallel_measures_training_and_scoring_throughput(tmp_path, data_r
     (figures,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert (figures["processes"], figures["train_samples"], figures["users"]) == (1, 4, 2)
     assert figures["train_samples_per_s"] > 0 and figures["users_per_s"] > 0
+
+
+def test_llm_budget_counts_samples_per_epoch_as_the_run_does():
+    spec = importlib.util.spec_from_file_location("llm_budget", REPOSITORY / "benchmarks" / "llm_budget.py")
+    llm_budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(llm_budget)
+    default = Config(model="BIGRec", dataset="ml-100k")["train_sample_num"]
+    assert llm_budget.samples_per_epoch(["epochs=2"], ["model=BIGRec"]) == default
+    assert llm_budget.samples_per_epoch(["train_sample_num=1024"], ["model=BIGRec"]) == 1024

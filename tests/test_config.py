@@ -64,6 +64,12 @@ def test_unknown_model_lists_what_exists():
         ("resume", "yes", "resume='yes' is invalid: it must be True or False"),
         ("dmpo_beta", 0, "dmpo_beta=0 is invalid: it must be a number > 0"),
         ("generation_batch_size", "max", "generation_batch_size='max' is invalid: it must be a positive integer, or auto"),
+        ("cl_crop_ratio", 1.5, "cl_crop_ratio=1.5 is invalid: it must be a number in [0, 1]"),
+        ("cl_mask_ratio", 1.0, "cl_mask_ratio=1.0 is invalid: it must be a number in [0, 1)"),
+        ("clclm_view_ratios", {"crop": 0.6}, "clclm_view_ratios={'crop': 0.6} is invalid: it must be a mapping {crop: η"),
+        ("clclm_view_ratios", {"crop": 0.6, "mask": 0.3, "reorder": 2}, "clclm_view_ratios={'crop': 0.6, 'mask': 0.3"),
+        ("item_encoder", "SASRc", "item_encoder='SASRc' is invalid: Unknown model 'SASRc'. Did you mean SASRec?"),
+        ("item_encoder", "Pop", "item_encoder='Pop' is invalid: it must be a sequential model"),
     ],
 )
 def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):
@@ -73,6 +79,10 @@ def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected)
 
 def test_batch_sizes_may_be_chosen_from_free_gpu_memory():
     assert Config(model="BIGRec", dataset="ml-100k", config_dict={"likelihood_batch_size": "auto"})["likelihood_batch_size"] == "auto"
+
+
+def test_the_item_encoder_is_named_in_its_exact_spelling():
+    assert Config(model="CLCLMRec", dataset="ml-100k", config_dict={"item_encoder": "gru4rec"})["item_encoder"] == "GRU4Rec"
 
 
 def test_all_samples_is_a_valid_training_cap():

@@ -20,7 +20,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def head_to_head(path: Path) -> bool:
-    return not path.stem.startswith(("few-shot-", "backbones-"))
+    return not path.stem.startswith(("few-shot-", "backbones-", "ablation-"))
 
 
 @pytest.mark.parametrize("suite_file", sorted(filter(head_to_head, SUITES.glob("*.yaml"))), ids=lambda path: path.stem)
@@ -45,6 +45,16 @@ def test_the_backbone_suite_runs_bigrec_and_soft_on_text_and_hybrid_prompts():
     assert {model.label for model in suite.models} == BACKBONES
     hybrid = {model.label: model.model for model in suite.models if model.config.get("item_representation") == "hybrid"}
     assert hybrid == {"BIGRec (hybrid)": "BIGRec", "SOFT (hybrid)": "SOFT"}
+
+
+def test_the_ablation_suites_remove_one_ranking_fix_from_bigrec_at_a_time():
+    masked, unmasked = load_suite(SUITES / "ablation-ml-100k.yaml"), load_suite(SUITES / "ablation-unmasked-ml-100k.yaml")
+    removed = {model.label: model.config for model in masked.models if model.label.startswith("BIGRec w/o")}
+    assert removed == {"BIGRec w/o beam ranking": {"ranking_beams": 0},
+                       "BIGRec w/o title normalization": {"title_normalization": "none"}}
+    assert masked.config == {"exclude_history": True, "prior": "popularity"}
+    assert unmasked.config == {**masked.config, "exclude_history": False}
+    assert [model.label for model in unmasked.models] == ["Pop", "BIGRec"]
 
 
 def test_there_is_a_suite_for_every_shared_dataset_with_titles():
