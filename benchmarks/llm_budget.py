@@ -53,15 +53,18 @@ def run_budget(name: str, settings: list[str], common: list[str], out: Path) -> 
     return json.loads(found[-1].read_text())
 
 
-def curve_rows(name: str, result: dict, samples_per_epoch: int) -> list[dict]:
-    return [
-        {"budget": name, "stage": row["stage"], "epoch": row["epoch"], "samples_seen": (row["epoch"] + 1) * samples_per_epoch,
-         "train_loss": row["train_loss"], "valid_ce_per_token": row.get("valid_score")}
-        for row in result.get("learning_curve", [])
-    ]
+def curve_rows(name: str, result: dict, settings: list[str], common: list[str]) -> list[dict]:
+    """One row per trained epoch, with the training samples seen so far (counted by the run, or for results
+    recorded before the learning curve counted them, from the budget's settings)."""
+    rows, seen = [], 0
+    for row in result.get("learning_curve", []):
+        seen += row.get("samples") or requested_samples(settings, common)
+        rows.append({"budget": name, "stage": row["stage"], "epoch": row["epoch"], "samples_seen": seen,
+                     "train_loss": row["train_loss"], "valid_ce_per_token": row.get("valid_score")})
+    return rows
 
 
-def samples_per_epoch(settings: list[str], common: list[str]) -> int:
+def requested_samples(settings: list[str], common: list[str]) -> int:
     values = dict(pair.split("=", 1) for pair in [*common, *settings])
     default = yaml.safe_load(BACKBONE_DEFAULTS.read_text(encoding="utf-8"))["train_sample_num"]
     return int(values.get("train_sample_num", default))
@@ -102,7 +105,7 @@ def main() -> None:
     results, rows = {}, []
     for name, *settings in args.budget:
         results[name] = run_budget(name, settings, args.common, args.out)
-        rows += curve_rows(name, results[name], samples_per_epoch(settings, args.common))
+        rows += curve_rows(name, results[name], settings, args.common)
         print(table({name: results[name]}).splitlines()[-1], flush=True)
     report = f"Common settings: {' '.join(args.common)}\n\n{table(results)}\n"
     (args.out / "budget.md").write_text(report)

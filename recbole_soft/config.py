@@ -26,7 +26,7 @@ from recbole.utils import ModelType  # noqa: E402
 
 from recbole_soft.distributed import is_launched, process_device  # noqa: E402
 from recbole_soft.errors import InputError, InvalidSetting, MissingInput  # noqa: E402
-from recbole_soft.registry import defaults_file, get_model  # noqa: E402
+from recbole_soft.registry import defaults_file, get_model, is_llm_model, model_spelling  # noqa: E402
 from recbole_soft.settings import VALUE_RULES, check_names, check_values  # noqa: E402
 
 PACKAGE_PROPERTIES = Path(__file__).resolve().parent / "properties"
@@ -138,18 +138,19 @@ class Config(RecBoleConfig):
         self._check_item_encoder()
 
     def _check_item_encoder(self) -> None:
-        """The hybrid backbone's and CLCLMRec's encoder must be a sequential model: a misspelt or other name fails
-        here, not after the encoder has been trained."""
-        name = self.final_config_dict.get("item_encoder")
-        if name is None:
+        """The encoder a hybrid model trains in the run must be a classical sequential model: a misspelt or other
+        name fails here, not once the encoder has been trained (``item_encoder_checkpoint`` brings its own model)."""
+        settings = self.final_config_dict
+        if settings.get("item_representation") != "hybrid" or settings.get("item_encoder_checkpoint"):
             return
+        name = settings["item_encoder"]
         try:
-            encoder = get_model(name)
+            spelled = model_spelling(name)
         except InvalidSetting as error:
             raise InvalidSetting(f"item_encoder={name!r} is invalid: {error}") from None
-        if getattr(encoder, "type", None) != ModelType.SEQUENTIAL:
+        if is_llm_model(spelled) or getattr(get_model(spelled), "type", None) != ModelType.SEQUENTIAL:
             raise InvalidSetting(
-                f"item_encoder={name!r} is invalid: it must be a sequential model with an item embedding table, "
-                f"e.g. SASRec, GRU4Rec, BERT4Rec or CL4SRec."
+                f"item_encoder={name!r} is invalid: it must be a classical sequential model with an item embedding "
+                f"table, e.g. SASRec, GRU4Rec or CL4SRec."
             )
-        self.final_config_dict["item_encoder"] = encoder.__name__  # its exact spelling names its checkpoint
+        settings["item_encoder"] = spelled  # the registry's spelling names its checkpoint and its run

@@ -59,7 +59,10 @@ def _cpu_requested() -> bool:
     """``accelerate launch --cpu`` (or ACCELERATE_USE_CPU), read as Accelerate reads it."""
     from accelerate.utils import parse_flag_from_env
 
-    return parse_flag_from_env("ACCELERATE_USE_CPU")
+    try:
+        return parse_flag_from_env("ACCELERATE_USE_CPU")
+    except ValueError:  # not a yes/no value: Accelerate itself refuses it when it starts processes
+        return False
 
 
 def process_count() -> int:

@@ -40,10 +40,16 @@ def test_data_parallel_measures_training_and_scoring_throughput(tmp_path, data_r
     assert figures["train_samples_per_s"] > 0 and figures["users_per_s"] > 0
 
 
-def test_llm_budget_counts_samples_per_epoch_as_the_run_does():
+def test_llm_budget_plots_the_samples_each_epoch_trained_on(tmp_path):
     spec = importlib.util.spec_from_file_location("llm_budget", REPOSITORY / "benchmarks" / "llm_budget.py")
     llm_budget = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(llm_budget)
+    counted = {"learning_curve": [{"stage": "sft", "epoch": 0, "samples": 100, "train_loss": 2.0},
+                                  {"stage": "sft", "epoch": 1, "samples": 100, "train_loss": 1.5, "valid_score": 3.0}]}
+    assert [row["samples_seen"] for row in llm_budget.curve_rows("b", counted, [], ["model=BIGRec"])] == [100, 200]
+    recorded_before = {"learning_curve": [{key: value for key, value in row.items() if key != "samples"}
+                                          for row in counted["learning_curve"]]}
     default = Config(model="BIGRec", dataset="ml-100k")["train_sample_num"]
-    assert llm_budget.samples_per_epoch(["epochs=2"], ["model=BIGRec"]) == default
-    assert llm_budget.samples_per_epoch(["train_sample_num=1024"], ["model=BIGRec"]) == 1024
+    assert [row["samples_seen"] for row in llm_budget.curve_rows("b", recorded_before, [], ["model=BIGRec"])] == [
+        default, 2 * default]
+    assert llm_budget.curve_rows("b", recorded_before, ["train_sample_num=64"], [])[-1]["samples_seen"] == 128

@@ -68,8 +68,8 @@ def test_unknown_model_lists_what_exists():
         ("cl_mask_ratio", 1.0, "cl_mask_ratio=1.0 is invalid: it must be a number in [0, 1)"),
         ("clclm_view_ratios", {"crop": 0.6}, "clclm_view_ratios={'crop': 0.6} is invalid: it must be a mapping {crop: η"),
         ("clclm_view_ratios", {"crop": 0.6, "mask": 0.3, "reorder": 2}, "clclm_view_ratios={'crop': 0.6, 'mask': 0.3"),
-        ("item_encoder", "SASRc", "item_encoder='SASRc' is invalid: Unknown model 'SASRc'. Did you mean SASRec?"),
-        ("item_encoder", "Pop", "item_encoder='Pop' is invalid: it must be a sequential model"),
+        ("clclm_view_ratios", {"crop": 0.6, "mask": 0.3, "reorder": 0.6, "shuffle": 0.5}, "clclm_view_ratios={'crop'"),
+        ("clclm_view_ratios", {"crop": True, "mask": 0.3, "reorder": 0.6}, "clclm_view_ratios={'crop': True"),
     ],
 )
 def test_out_of_range_values_fail_when_the_config_is_built(key, value, expected):
@@ -81,8 +81,33 @@ def test_batch_sizes_may_be_chosen_from_free_gpu_memory():
     assert Config(model="BIGRec", dataset="ml-100k", config_dict={"likelihood_batch_size": "auto"})["likelihood_batch_size"] == "auto"
 
 
-def test_the_item_encoder_is_named_in_its_exact_spelling():
+def test_augmentation_ratios_may_reach_their_bounds():
+    bounds = {"cl_crop_ratio": 1, "cl_mask_ratio": 0, "cl_reorder_ratio": 0.0}
+    assert all(Config(model="CL4SRec", dataset="ml-100k", config_dict=bounds)[key] == value for key, value in bounds.items())
+
+
+@pytest.mark.parametrize(
+    "encoder, expected",
+    [
+        ("SASRc", "item_encoder='SASRc' is invalid: Unknown model 'SASRc'. Did you mean SASRec?"),
+        ("Pop", "item_encoder='Pop' is invalid: it must be a classical sequential model"),
+        ("BIGRec", "item_encoder='BIGRec' is invalid: it must be a classical sequential model"),
+    ],
+)
+def test_a_hybrid_model_refuses_an_item_encoder_it_cannot_train_before_training_it(encoder, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        Config(model="SOFT", dataset="ml-100k", config_dict={"item_representation": "hybrid", "item_encoder": encoder})
+
+
+def test_the_item_encoder_is_named_in_its_registered_spelling():
     assert Config(model="CLCLMRec", dataset="ml-100k", config_dict={"item_encoder": "gru4rec"})["item_encoder"] == "GRU4Rec"
+
+
+def test_an_item_encoder_is_not_checked_where_none_is_trained():
+    text_only = Config(model="BIGRec", dataset="ml-100k", config_dict={"item_encoder": "Pop"})
+    restored = Config(model="BIGRec", dataset="ml-100k", config_dict={
+        "item_representation": "hybrid", "item_encoder": "Pop", "item_encoder_checkpoint": "saved/SASRec.pth"})
+    assert text_only["item_encoder"] == restored["item_encoder"] == "Pop"
 
 
 def test_all_samples_is_a_valid_training_cap():

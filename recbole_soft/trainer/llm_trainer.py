@@ -73,8 +73,8 @@ class LLMTrainer(LLMEvaluation, Trainer):
 
     @property
     def learning_curve(self) -> list[dict]:
-        """One row per trained epoch of every stage: stage, epoch, train_loss and (when validated) valid_score, which
-        is the teacher-forced CE per title token with ``llm_valid_by: loss``."""
+        """One row per trained epoch of every stage: stage, epoch, the training samples of the epoch, train_loss and
+        (when validated) valid_score, which is the teacher-forced CE per title token with ``llm_valid_by: loss``."""
         return self.run_info["learning_curve"]
 
     def _build_optimizer(self, **kwargs):
@@ -190,7 +190,9 @@ class LLMTrainer(LLMEvaluation, Trainer):
                 batches.set_postfix(loss=f"{loss:.4f}")
         total = sum_over_processes(torch.tensor([total], dtype=torch.float64, device=self.device)).item()
         mean_loss = total / max(1, len(train_data))
-        self.learning_curve.append({"stage": self.stage, "epoch": epoch_idx, "train_loss": mean_loss})
+        self.learning_curve.append(
+            {"stage": self.stage, "epoch": epoch_idx, "samples": train_data.sample_size, "train_loss": mean_loss}
+        )
         return mean_loss
 
     def _backward_own_rows(self, loss_func, interaction, trainable: list[torch.nn.Parameter]) -> float:

@@ -49,12 +49,15 @@ def test_the_backbone_suite_runs_bigrec_and_soft_on_text_and_hybrid_prompts():
 
 def test_the_ablation_suites_remove_one_ranking_fix_from_bigrec_at_a_time():
     masked, unmasked = load_suite(SUITES / "ablation-ml-100k.yaml"), load_suite(SUITES / "ablation-unmasked-ml-100k.yaml")
-    removed = {model.label: model.config for model in masked.models if model.label.startswith("BIGRec w/o")}
-    assert removed == {"BIGRec w/o beam ranking": {"ranking_beams": 0},
-                       "BIGRec w/o title normalization": {"title_normalization": "none"}}
-    assert masked.config == {"exclude_history": True, "prior": "popularity"}
-    assert unmasked.config == {**masked.config, "exclude_history": False}
-    assert [model.label for model in unmasked.models] == ["Pop", "BIGRec"]
+    configs = {model.label: model.config for model in masked.models}
+    assert configs == {
+        "Pop": {},
+        "BIGRec": {"prior": "popularity"},
+        "BIGRec w/o beam ranking": {"prior": "popularity", "ranking_beams": 0},
+        "BIGRec w/o title normalization": {"prior": "popularity", "title_normalization": "none"},
+    }
+    assert (masked.config, unmasked.config) == ({"exclude_history": True}, {"exclude_history": False})
+    assert {model.label: model.config for model in unmasked.models} == {"Pop": {}, "BIGRec": {"prior": "popularity"}}
 
 
 def test_there_is_a_suite_for_every_shared_dataset_with_titles():

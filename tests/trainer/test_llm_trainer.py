@@ -28,6 +28,7 @@ def test_training_uses_the_seeded_sample_cap(build):
     model.calculate_loss = lambda interaction: seen.append(len(interaction)) or model.real_target_loss(interaction)
     trainer.fit(train_data, valid_data, saved=False)
     assert sum(seen) == 12
+    assert [row["samples"] for row in trainer.learning_curve] == [12] * config["epochs"]  # the curve's x axis
 
 
 def test_icl_is_evaluated_without_training(llm_config):
