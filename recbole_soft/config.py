@@ -141,7 +141,8 @@ class Config(RecBoleConfig):
         """The encoder a hybrid model trains in the run must be a classical sequential model: a misspelt or other
         name fails here, not once the encoder has been trained (``item_encoder_checkpoint`` brings its own model)."""
         settings = self.final_config_dict
-        if settings.get("item_representation") != "hybrid" or settings.get("item_encoder_checkpoint"):
+        hybrid = is_llm_model(settings["model"]) and settings["item_representation"] == "hybrid"
+        if not hybrid or settings["item_encoder_checkpoint"]:
             return
         name = settings["item_encoder"]
         try:

@@ -32,6 +32,7 @@ from recbole_soft.distributed import (
 )
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
+from recbole_soft.trainer.classical import fit_resumably, resumable
 
 
 def run_recbole_soft(
@@ -87,10 +88,9 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     start = perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
+    best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
     trained = perf_counter()
+    resumed_s = trainer.run_state.seconds_before if hasattr(trainer, "run_state") else 0.0
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     evaluated = perf_counter()
 
@@ -101,7 +101,8 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         "valid_score_bigger": trainer.valid_metric_bigger,
         "best_valid_result": best_valid_result,
         "test_result": test_result,
-        "train_time_s": trained - start,
+        "train_time_s": trained - start + resumed_s,
+        "resumed_time_s": resumed_s,  # the part of train_time_s spent by the interrupted processes it continues
         "eval_time_s": evaluated - trained,
         "peak_memory_mb": peak_memory_mb(),
         "processes": process_count(),
@@ -118,6 +119,13 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     )
     logger.info(summary_line(config, result, perf_counter() - started, logger))
     return result
+
+
+def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tuple:
+    """The trainer's ``fit``; a classical model's continues an interrupted run with ``resume``, as an LLM's does."""
+    if resumable(trainer):
+        return fit_resumably(trainer, train_data, valid_data, saved, show_progress)
+    return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress)
 
 
 def prepare_data(config: Config) -> tuple:

@@ -1,10 +1,11 @@
-"""The resumable state of an LLM run: which stages finished, and where the current one stands.
+"""The resumable state of a run: which stages finished, and where the current one stands.
 
 One file per run, ``<checkpoint_dir>/<Model>-<time>.resume.pt``, rewritten atomically after every validated epoch
-and at the end of every stage. It holds the trainable (LoRA) weights, optimizer and scheduler state, early-stopping
-counters, trainer-specific state (SOFT's distances and curve, DMPO's log) and every random state the next epoch
-draws from: torch, CUDA, numpy, Python and the training loader's shuffling generator. Restoring all of it makes a
-resumed run continue exactly where the interrupted one was.
+and at the end of every stage. For an LLM run it holds the trainable (LoRA) weights, optimizer and scheduler state,
+early-stopping counters, trainer-specific state (SOFT's distances and curve, DMPO's log); for a classical RecBole
+model (``fit_resumably``) the whole model and its optimizer; for both, every random state the next epoch draws
+from (torch, CUDA, numpy, Python and the training loader's shuffling generator) and the training time spent so far.
+Restoring all of it makes a resumed run continue exactly where the interrupted one was.
 
 Beside it: the PEFT adapter folders (``<Model>-<time>/``, written atomically) and, once the run is tested, RecBole's
 checkpoint file ``<Model>-<time>.pth`` of the tested model (settings, adapter folder, γ: ``save_tested_model``).
@@ -16,6 +17,7 @@ import shutil
 from collections.abc import Callable
 from logging import Logger
 from pathlib import Path
+from time import perf_counter
 
 import numpy as np
 import torch
@@ -103,8 +105,10 @@ class RunState:
     ``accelerate launch`` the main process chooses the run and its file names for all, and alone writes the file.
     """
 
-    def __init__(self, path: Path, settings: dict, stages: dict | None = None):
+    def __init__(self, path: Path, settings: dict, stages: dict | None = None, seconds_before: float = 0.0):
         self.path, self.settings, self.stages = Path(path), settings, stages or {}
+        self.seconds_before = seconds_before  # spent by the interrupted processes, up to their last save
+        self._started = perf_counter()
 
     @classmethod
     def start(cls, config, saved_model_file: str, logger: Logger) -> "RunState":
@@ -124,7 +128,7 @@ class RunState:
                 f"Cannot resume {previous}: it ran with other settings ({'; '.join(differences)}). Resume with the "
                 f"settings it had, or set resume=False to start a new run."
             )
-        state = cls(previous, saved["settings"], saved["stages"])
+        state = cls(previous, saved["settings"], saved["stages"], saved.get("seconds", 0.0))
         stages = [f"{stage} epoch {progress['epoch']}" for stage, progress in state.stages.items()]
         logger.info(set_color("Resuming", "green") + f" {previous}; saved progress: {', '.join(stages) or 'none'}")
         return state
@@ -141,8 +145,18 @@ class RunState:
         self.stages[stage] = progress
         self.save()
 
+    def seconds(self) -> float:
+        """Seconds the run has spent, this process's and those of the runs it resumed (up to their last save)."""
+        return self.seconds_before + perf_counter() - self._started
+
     def save(self) -> None:
-        on_main_process(lambda: atomic_save({"settings": self.settings, "stages": self.stages}, self.path))
+        state = {"settings": self.settings, "stages": self.stages, "seconds": self.seconds()}
+        on_main_process(lambda: atomic_save(state, self.path))
+
+
+def stage_finished(progress: dict, epochs: int, stopping_step: int) -> bool:
+    """Whether a stage's saved progress leaves nothing to train: marked finished, out of epochs, or stopped early."""
+    return progress["finished"] or progress["epoch"] + 1 >= epochs or progress["cur_step"] > stopping_step
 
 
 def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_state: dict) -> None:

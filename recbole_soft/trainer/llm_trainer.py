@@ -20,6 +20,7 @@ from recbole_soft.trainer.checkpoint import (
     every_process_random_states,
     restore_own_random_states,
     save_adapter_folder,
+    stage_finished,
 )
 from recbole_soft.trainer.curriculum import hybrid_share
 from recbole_soft.trainer.evaluation import LLMEvaluation
@@ -108,7 +109,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
         progress = self.run_state.progress(self.stage)
         if progress is not None:
             self._restore_progress(progress, train_data)
-            if self._stage_finished(progress):
+            if stage_finished(progress, self.epochs, self.stopping_step):
                 self.logger.info(set_color(f"stage {self.stage}", "green") + " finished before the interruption")
                 return self.best_valid_score, self.best_valid_result
             self.logger.info(set_color(f"stage {self.stage}", "green") + f": resumed after epoch {progress['epoch']}")
@@ -124,9 +125,6 @@ class LLMTrainer(LLMEvaluation, Trainer):
         return result
 
     # resuming: what a stage needs to continue exactly where it was
-    def _stage_finished(self, progress: dict) -> bool:
-        return progress["finished"] or progress["epoch"] + 1 >= self.epochs or progress["cur_step"] > self.stopping_step
-
     def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
         adapter = self.model.trainable_state()
         self.run_state.record(self.stage, {
