@@ -22,7 +22,8 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
     """Mean and sample standard deviation over seeds of every metric and cost one model reported."""
     values = {column: [_value(result, column) for result in results.values()]
               for column in [*METRICS, *OPTIONAL_METRICS, *ANSWERS, *COSTS]}
-    row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {}}
+    row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {},
+           "resumed_seeds": sorted(seed for seed, result in results.items() if result.get("resumed_time_s"))}
     for column, column_values in values.items():
         present = [value for value in column_values if value is not None]
         if len(present) == len(column_values):
@@ -81,7 +82,17 @@ def cell(row: dict, column: str) -> str:
     text = f"{row['mean'][column]:.{digits(column)}f}"
     if row["std"][column] is not None:
         text += f" ± {row['std'][column]:.{digits(column)}f}"
+    if column == "train_time_s" and row.get("resumed_seeds"):
+        text += "*"
     return text
+
+
+def footnotes(rows: list[dict]) -> str:
+    """What a marked cell means, below the table when one is marked."""
+    if not any(row.get("resumed_seeds") for row in rows):
+        return ""
+    return ("\n\\* resumed after an interruption: train s adds the time the interrupted run had spent up to its last "
+            "save, on a machine that may have been busier or idler then.\n")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -125,7 +136,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 def write_report(out: Path, title: str, rows: list[dict]) -> list[Path]:
     """table.md, table.csv, results.json and scores.png in ``out``; returns their paths."""
     paths = [out / "table.md", out / "table.csv", out / "results.json", out / "scores.png"]
-    paths[0].write_text(f"# {title}\n\n" + markdown_table(rows), encoding="utf-8")
+    paths[0].write_text(f"# {title}\n\n" + markdown_table(rows) + footnotes(rows), encoding="utf-8")
     write_csv(rows, paths[1])
     paths[2].write_text(json.dumps(rows, indent=2), encoding="utf-8")
     plot(rows, paths[3], title)

@@ -59,3 +59,14 @@ def test_write_report_writes_table_csv_json_and_chart(tmp_path):
     assert float(table[0]["ndcg@10_mean"]) == pytest.approx(rows[0]["mean"]["ndcg@10"]) and table[1]["ndcg@10_std"] == ""
     assert json.loads((tmp_path / "results.json").read_text())[1]["label"] == "SOFT"
     assert (tmp_path / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_resumed_run_marks_its_train_time_and_the_table_says_why(tmp_path):
+    resumed = {**result(1.0), "resumed_time_s": 4.0}
+    rows = [summarise("SASRec", "SASRec", {1: resumed, 2: result(1.0)}), summarise("Pop", "Pop", {1: result(1.0)})]
+    assert rows[0]["resumed_seeds"] == [1] and rows[1]["resumed_seeds"] == []
+    write_report(tmp_path, "t", rows)
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    sasrec, pop = (next(line for line in lines if line.startswith(f"| {label} |")) for label in ("SASRec", "Pop"))
+    assert "| 10 ± 0* |" in sasrec and "*" not in pop
+    assert lines[-2] == "" and lines[-1].startswith("\\* resumed after an interruption: train s adds")
