@@ -32,7 +32,8 @@ from recbole_soft.distributed import (
 )
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
-from recbole_soft.trainer.classical import fit_resumably, resumable
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
+from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
 
 
 def run_recbole_soft(
@@ -125,6 +126,8 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
     """The trainer's ``fit``; a classical model's continues an interrupted run with ``resume``, as an LLM's does."""
     if resumable(trainer):
         return fit_resumably(trainer, train_data, valid_data, saved, show_progress)
+    if trainer.config["resume"] and not is_llm_model(trainer.config["model"]):
+        getLogger().warning(not_resumable_note(trainer))
     return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress)
 
 
@@ -145,7 +148,8 @@ def provide_item_encoder(config: Config) -> None:
     if config["item_representation"] != "hybrid" or config["item_encoder_checkpoint"] or not is_llm_model(config["model"]):
         return
     settings = item_encoder_settings(config)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    keyed = {name: value for name, value in settings.items() if name not in RESUME_NEUTRAL_KEYS}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
     if main_process_value(checkpoint.is_file()):
         getLogger().info(set_color("item encoder", "green") + f": {checkpoint}, trained before with the same settings")

@@ -162,7 +162,8 @@ def test_a_hybrid_soft_run_trains_its_item_encoder_first_and_a_second_run_reuses
     trained_at = encoder.stat().st_mtime_ns
     assert 0.0 <= first["test_result"]["hit@10"] <= 1.0
 
-    second = run_recbole_soft("BIGRec", "tiny", config_dict=settings, command_line=False)
+    # another model, resuming or not (settings that do not change results do not change the encoder's name)
+    second = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "resume": True}, command_line=False)
     assert list((tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")) == [encoder]
     assert encoder.stat().st_mtime_ns == trained_at
     config, loaded, *_, test_data = load_data_and_model(model_file(second))

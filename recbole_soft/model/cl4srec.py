@@ -37,6 +37,13 @@ class CL4SRec(SASRec):
         self.ratios = {"crop": config["cl_crop_ratio"], "mask": config["cl_mask_ratio"], "reorder": config["cl_reorder_ratio"]}
         self.views_rng = np.random.default_rng(config["seed"])
 
+    def resumable_state(self) -> dict:
+        """What a resumed run needs beyond the ``state_dict``: where the augmentations' generator stands."""
+        return {"views_rng": self.views_rng.bit_generator.state}
+
+    def restore_resumable_state(self, state: dict) -> None:
+        self.views_rng.bit_generator.state = state["views_rng"]
+
     def item_scores(self, sequence_output: torch.Tensor) -> torch.Tensor:
         return sequence_output @ self.item_embedding.weight[: self.n_items].T
 

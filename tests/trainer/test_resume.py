@@ -81,6 +81,7 @@ SETTINGS = {
     "SOFT": {"epochs": 2, "stopping_step": 5, "curriculum_epochs": 2, "curriculum_probe_num": 6, "max_new_tokens": 6},
     "DMPO": {"epochs": 2, "stopping_step": 5, "dmpo_epochs": 2},
     "SASRec": {"epochs": 4, "stopping_step": 10, "train_batch_size": 8, "hidden_size": 16, "inner_size": 32},
+    "CL4SRec": {"epochs": 4, "stopping_step": 10, "train_batch_size": 8, "hidden_size": 16, "inner_size": 32},
 }
 
 
@@ -93,6 +94,7 @@ SETTINGS = {
         ("DMPO", "epoch:preference:1"),
         ("DMPO", "test"),
         ("SASRec", "classical:2"),
+        ("CL4SRec", "classical:2"),  # its augmentations draw from a generator of its own, kept in the resume file
     ],
 )
 def test_a_killed_run_resumes_to_the_same_metrics(model, kill_at, llm_config, uninterrupted, tmp_path):
@@ -104,6 +106,13 @@ def test_a_killed_run_resumes_to_the_same_metrics(model, kill_at, llm_config, un
     assert metrics_only(resumed) == metrics_only(never_killed)
     assert resumed["resumed_s"] > 0 == never_killed["resumed_s"]  # the killed run's training time is counted
     assert len(list((tmp_path / "run").glob(f"{model}-*.resume.pt"))) == 1  # the resumed run continued the killed one
+
+
+def test_a_classical_model_that_cannot_resume_says_so_and_trains_from_the_start(llm_config, tmp_path, caplog):
+    settings = {**llm_config, "checkpoint_dir": str(tmp_path / "pop"), "resume": True}
+    result = run_recbole_soft("Pop", "tiny", config_dict=settings)
+    assert "resume: Pop cannot continue an interrupted run" in caplog.text
+    assert result["resumed_time_s"] == 0 and not list((tmp_path / "pop").glob("*.resume.pt"))
 
 
 def test_resuming_with_other_settings_is_refused(llm_config):
