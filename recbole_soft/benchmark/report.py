@@ -99,9 +99,11 @@ def write_csv(rows: list[dict], path: Path) -> None:
     shown = columns(rows)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["model", "recbole_model", "seeds", *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
+        writer.writerow(["model", "recbole_model", "seeds", "resumed_seeds",
+                         *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
         for row in rows:
-            cells = [row["label"], row["model"], " ".join(map(str, row["seeds"]))]
+            resumed = " ".join(map(str, row.get("resumed_seeds", [])))
+            cells = [row["label"], row["model"], " ".join(map(str, row["seeds"])), resumed]
             cells += [_csv_number(row[kind].get(column)) for column in shown for kind in ("mean", "std")]
             writer.writerow(cells)
 

@@ -70,3 +70,5 @@ def test_a_resumed_run_marks_its_train_time_and_the_table_says_why(tmp_path):
     sasrec, pop = (next(line for line in lines if line.startswith(f"| {label} |")) for label in ("SASRec", "Pop"))
     assert "| 10 ± 0* |" in sasrec and "*" not in pop
     assert lines[-2] == "" and lines[-1].startswith("\\* resumed after an interruption: train s adds")
+    with open(tmp_path / "table.csv") as file:
+        assert [row["resumed_seeds"] for row in csv.DictReader(file)] == ["1", ""]
