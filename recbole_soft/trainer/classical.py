@@ -77,7 +77,7 @@ def _progress(trainer: Trainer, train_data, epoch: int, finished: bool) -> dict:
 
 def _restore(trainer: Trainer, progress: dict, train_data) -> None:
     trainer.model.load_state_dict(progress["model"])
-    if progress["model_extra"] is not None:
+    if progress.get("model_extra") is not None:  # absent from states saved before models could add their own
         trainer.model.restore_resumable_state(progress["model_extra"])
     trainer.optimizer.load_state_dict(progress["optimizer"])
     trainer.start_epoch, trainer.cur_step = progress["epoch"] + 1, progress["cur_step"]
