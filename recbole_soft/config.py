@@ -59,6 +59,13 @@ def dataset_defaults(dataset: str) -> Path | None:
     return file if file.is_file() else None
 
 
+def trains_item_encoder(config) -> bool:
+    """Whether the run trains the item encoder of its hybrid prompts first: an LLM model with
+    ``item_representation: hybrid`` and no ``item_encoder_checkpoint``."""
+    return (is_llm_model(config["model"]) and config["item_representation"] == "hybrid"
+            and not config["item_encoder_checkpoint"])
+
+
 class Config(RecBoleConfig):
     """RecBole's Config for plugin and RecBole models alike, with the package's defaults and value checks.
 
@@ -140,11 +147,9 @@ class Config(RecBoleConfig):
     def _check_item_encoder(self) -> None:
         """The encoder a hybrid model trains in the run must be a classical sequential model: a misspelt or other
         name fails here, not once the encoder has been trained (``item_encoder_checkpoint`` brings its own model)."""
-        settings = self.final_config_dict
-        hybrid = is_llm_model(settings["model"]) and settings["item_representation"] == "hybrid"
-        if not hybrid or settings["item_encoder_checkpoint"]:
+        if not trains_item_encoder(self):
             return
-        name = settings["item_encoder"]
+        name = self["item_encoder"]
         try:
             spelled = model_spelling(name)
         except InvalidSetting as error:
@@ -154,4 +159,4 @@ class Config(RecBoleConfig):
                 f"item_encoder={name!r} is invalid: it must be a classical sequential model with an item embedding "
                 f"table, e.g. SASRec, GRU4Rec or CL4SRec."
             )
-        settings["item_encoder"] = spelled  # the registry's spelling names its checkpoint and its run
+        self["item_encoder"] = spelled  # the registry's spelling names its checkpoint and its run

@@ -17,7 +17,7 @@ from recbole.utils import dict2str, init_logger, init_seed, set_color
 from recbole.utils.argument_list import training_arguments
 
 from recbole_soft.compat import FIXED_MODELS, is_run_log
-from recbole_soft.config import Config
+from recbole_soft.config import Config, trains_item_encoder
 from recbole_soft.data import require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
 from recbole_soft.distributed import (
@@ -145,7 +145,7 @@ def provide_item_encoder(config: Config) -> None:
     """``item_representation=hybrid`` without ``item_encoder_checkpoint``: train the item encoder (a RecBole model,
     ``item_encoder_config`` over the run's data settings) on the same data first and use its checkpoint. It is
     kept in ``checkpoint_dir`` under a name made from its settings, so a resumed or repeated run trains it once."""
-    if config["item_representation"] != "hybrid" or config["item_encoder_checkpoint"] or not is_llm_model(config["model"]):
+    if not trains_item_encoder(config):
         return
     settings = item_encoder_settings(config)
     keyed = {name: value for name, value in settings.items() if name not in RESUME_NEUTRAL_KEYS}

@@ -82,14 +82,14 @@ def cell(row: dict, column: str) -> str:
     text = f"{row['mean'][column]:.{digits(column)}f}"
     if row["std"][column] is not None:
         text += f" ± {row['std'][column]:.{digits(column)}f}"
-    if column == "train_time_s" and row.get("resumed_seeds"):
+    if column == "train_time_s" and row["resumed_seeds"]:
         text += "*"
     return text
 
 
 def footnotes(rows: list[dict]) -> str:
     """What a marked cell means, below the table when one is marked."""
-    if not any(row.get("resumed_seeds") for row in rows):
+    if not any(row["resumed_seeds"] for row in rows):
         return ""
     return ("\n\\* resumed after an interruption: train s adds the time the interrupted run had spent up to its last "
             "save, on a machine that may have been busier or idler then.\n")
@@ -102,7 +102,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerow(["model", "recbole_model", "seeds", "resumed_seeds",
                          *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
         for row in rows:
-            resumed = " ".join(map(str, row.get("resumed_seeds", [])))
+            resumed = " ".join(map(str, row["resumed_seeds"]))
             cells = [row["label"], row["model"], " ".join(map(str, row["seeds"])), resumed]
             cells += [_csv_number(row[kind].get(column)) for column in shown for kind in ("mean", "std")]
             writer.writerow(cells)

@@ -154,9 +154,46 @@ class RunState:
         on_main_process(lambda: atomic_save(state, self.path))
 
 
-def stage_finished(progress: dict, epochs: int, stopping_step: int) -> bool:
-    """Whether a stage's saved progress leaves nothing to train: marked finished, out of epochs, or stopped early."""
-    return progress["finished"] or progress["epoch"] + 1 >= epochs or progress["cur_step"] > stopping_step
+def resumable_fit(
+    trainer, stage: str, train_data, fit: Callable[[Callable[[int, float], None]], tuple],
+    model_state: Callable[[], dict], restore_model_state: Callable[[dict], None],
+) -> tuple:
+    """``fit(after_epoch)``, RecBole's epoch loop, as ``stage`` of ``trainer.run_state``: a saved progress of the
+    stage is restored first (and a finished stage not trained again), ``after_epoch`` records the progress after
+    every validated epoch, and the stage is recorded as finished at its end. Returns (best valid score, result).
+
+    The progress holds the trainer's counters, optimizer and every process's random states; ``model_state`` adds
+    what the model needs (an LLM's adapter, a classical model's weights), ``restore_model_state`` puts it back.
+    """
+    state = trainer.run_state
+
+    def record(epoch: int, finished: bool) -> None:
+        state.record(stage, {
+            "finished": finished,
+            "epoch": epoch,
+            "cur_step": trainer.cur_step,
+            "best_valid_score": trainer.best_valid_score,
+            "best_valid_result": trainer.best_valid_result,
+            "optimizer": trainer.optimizer.state_dict(),
+            "random": every_process_random_states(train_data.generator),
+            **model_state(),
+        })
+
+    progress = state.progress(stage)
+    if progress is not None:
+        restore_model_state(progress)
+        trainer.optimizer.load_state_dict(progress["optimizer"])
+        trainer.start_epoch, trainer.cur_step = progress["epoch"] + 1, progress["cur_step"]
+        trainer.best_valid_score, trainer.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
+        restore_own_random_states(progress["random"], train_data.generator)
+        finished = progress["finished"] or progress["epoch"] + 1 >= trainer.epochs or progress["cur_step"] > trainer.stopping_step
+        if finished:
+            trainer.logger.info(set_color(f"stage {stage}", "green") + " finished before the interruption")
+            return trainer.best_valid_score, trainer.best_valid_result
+        trainer.logger.info(set_color(f"stage {stage}", "green") + f": resumed after epoch {progress['epoch']}")
+    result = fit(lambda epoch_idx, valid_score: record(epoch_idx, finished=False))
+    record((state.progress(stage) or {}).get("epoch", trainer.epochs - 1), finished=True)
+    return result
 
 
 def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_state: dict) -> None:

@@ -13,9 +13,8 @@ annealing counters, knowledge-graph loaders, feature layers kept outside the ``s
 own ``fit``) train as RecBole trains them and say so when asked to resume.
 """
 from recbole.trainer import Trainer
-from recbole.utils import set_color
 
-from recbole_soft.trainer.checkpoint import RunState, random_states, restore_random_states, stage_finished
+from recbole_soft.trainer.checkpoint import RunState, resumable_fit
 
 STAGE = "fit"
 # RecBole models whose training state is their state_dict, the optimizer and the global and loader generators
@@ -41,45 +40,24 @@ def fit_resumably(trainer: Trainer, train_data, valid_data, saved: bool, show_pr
     Returns ``fit``'s (best valid score, best valid result); ``trainer.run_state`` holds the run's state, and
     ``trainer.saved_model_file`` the interrupted run's checkpoint name when it resumed.
     """
-    state = RunState.start(trainer.config, trainer.saved_model_file, trainer.logger)
-    trainer.run_state, trainer.saved_model_file = state, state.saved_model_file
-    progress = state.progress(STAGE)
-    if progress is not None:
-        _restore(trainer, progress, train_data)
-        if stage_finished(progress, trainer.epochs, trainer.stopping_step):
-            trainer.logger.info(set_color("training", "green") + " finished before the interruption")
-            return trainer.best_valid_score, trainer.best_valid_result
-        trainer.logger.info(set_color("training", "green") + f": resumed after epoch {progress['epoch']}")
+    trainer.run_state = RunState.start(trainer.config, trainer.saved_model_file, trainer.logger)
+    trainer.saved_model_file = trainer.run_state.saved_model_file
 
-    def save_progress(epoch_idx: int, valid_score: float) -> None:
-        state.record(STAGE, _progress(trainer, train_data, epoch_idx, finished=False))
+    def fit(after_epoch):
+        return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress, callback_fn=after_epoch)
 
-    result = trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress, callback_fn=save_progress)
-    last_epoch = (state.progress(STAGE) or {}).get("epoch", trainer.epochs - 1)
-    state.record(STAGE, _progress(trainer, train_data, last_epoch, finished=True))
-    return result
+    return resumable_fit(trainer, STAGE, train_data, fit, lambda: _model_progress(trainer.model),
+                         lambda progress: _restore_model(trainer.model, progress))
 
 
-def _progress(trainer: Trainer, train_data, epoch: int, finished: bool) -> dict:
-    model = trainer.model
+def _model_progress(model) -> dict:
     return {
-        "finished": finished,
-        "epoch": epoch,
-        "cur_step": trainer.cur_step,
-        "best_valid_score": trainer.best_valid_score,
-        "best_valid_result": trainer.best_valid_result,
         "model": {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()},
         "model_extra": model.resumable_state() if hasattr(model, "resumable_state") else None,
-        "optimizer": trainer.optimizer.state_dict(),
-        "random": random_states(train_data.generator),
     }
 
 
-def _restore(trainer: Trainer, progress: dict, train_data) -> None:
-    trainer.model.load_state_dict(progress["model"])
+def _restore_model(model, progress: dict) -> None:
+    model.load_state_dict(progress["model"])
     if progress.get("model_extra") is not None:  # absent from states saved before models could add their own
-        trainer.model.restore_resumable_state(progress["model_extra"])
-    trainer.optimizer.load_state_dict(progress["optimizer"])
-    trainer.start_epoch, trainer.cur_step = progress["epoch"] + 1, progress["cur_step"]
-    trainer.best_valid_score, trainer.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
-    restore_random_states(progress["random"], train_data.generator)
+        model.restore_resumable_state(progress["model_extra"])

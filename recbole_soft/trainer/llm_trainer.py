@@ -17,10 +17,8 @@ from recbole_soft.settings import AUTO
 from recbole_soft.llm.memory import backward_in_micro_batches
 from recbole_soft.trainer.checkpoint import (
     RunState,
-    every_process_random_states,
-    restore_own_random_states,
+    resumable_fit,
     save_adapter_folder,
-    stage_finished,
 )
 from recbole_soft.trainer.curriculum import hybrid_share
 from recbole_soft.trainer.evaluation import LLMEvaluation
@@ -106,48 +104,30 @@ class LLMTrainer(LLMEvaluation, Trainer):
         """RecBole's fit for the current stage, resumable: the state is saved after every validated epoch."""
         train_data = self.training_samples(train_data)
         self.valid_data = valid_data  # the prior's γ is chosen on it before the test
-        progress = self.run_state.progress(self.stage)
-        if progress is not None:
-            self._restore_progress(progress, train_data)
-            if stage_finished(progress, self.epochs, self.stopping_step):
-                self.logger.info(set_color(f"stage {self.stage}", "green") + " finished before the interruption")
-                return self.best_valid_score, self.best_valid_result
-            self.logger.info(set_color(f"stage {self.stage}", "green") + f": resumed after epoch {progress['epoch']}")
 
-        def save_progress(epoch_idx, valid_score):
-            self._save_progress(train_data, epoch_idx, finished=False)
-            if callback_fn:
-                callback_fn(epoch_idx, valid_score)
+        def fit(after_epoch):
+            def after_each_epoch(epoch_idx, valid_score):
+                after_epoch(epoch_idx, valid_score)
+                if callback_fn:
+                    callback_fn(epoch_idx, valid_score)
 
-        result = super().fit(train_data, valid_data, verbose, saved, show_progress, save_progress)
-        last_epoch = (self.run_state.progress(self.stage) or {}).get("epoch", self.epochs - 1)
-        self._save_progress(train_data, last_epoch, finished=True)
-        return result
+            return super(LLMTrainer, self).fit(train_data, valid_data, verbose, saved, show_progress, after_each_epoch)
 
-    # resuming: what a stage needs to continue exactly where it was
-    def _save_progress(self, train_data, epoch: int, finished: bool) -> None:
+        return resumable_fit(self, self.stage, train_data, fit, self._adapter_progress, self._restore_adapter_progress)
+
+    # resuming: what a stage needs beyond the trainer's counters, optimizer and random states to continue exactly
+    def _adapter_progress(self) -> dict:
         adapter = self.model.trainable_state()
-        self.run_state.record(self.stage, {
-            "finished": finished,
-            "epoch": epoch,
-            "cur_step": self.cur_step,
-            "best_valid_score": self.best_valid_score,
-            "best_valid_result": self.best_valid_result,
+        return {
             "adapter": {name: tensor.detach().cpu().clone() for name, tensor in adapter.items()},
-            "optimizer": self.optimizer.state_dict(),
             "lr_scheduler": self.lr_scheduler.state_dict(),
-            "random": every_process_random_states(train_data.generator),
             "learning_curve": list(self.learning_curve),
             "trainer": self.resumable_state(),
-        })
+        }
 
-    def _restore_progress(self, progress: dict, train_data) -> None:
+    def _restore_adapter_progress(self, progress: dict) -> None:
         self.model.load_trainable_state(progress["adapter"])
-        self.optimizer.load_state_dict(progress["optimizer"])
         self.lr_scheduler.load_state_dict(progress["lr_scheduler"])
-        self.start_epoch, self.cur_step = progress["epoch"] + 1, progress["cur_step"]
-        self.best_valid_score, self.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
-        restore_own_random_states(progress["random"], train_data.generator)
         self.learning_curve[:] = progress.get("learning_curve", [])  # absent from states saved before it existed
         self.restore_resumable_state(progress["trainer"])
 
