@@ -186,8 +186,8 @@ def resumable_fit(
         trainer.start_epoch, trainer.cur_step = progress["epoch"] + 1, progress["cur_step"]
         trainer.best_valid_score, trainer.best_valid_result = progress["best_valid_score"], progress["best_valid_result"]
         restore_own_random_states(progress["random"], train_data.generator)
-        finished = progress["finished"] or progress["epoch"] + 1 >= trainer.epochs or progress["cur_step"] > trainer.stopping_step
-        if finished:
+        out_of_epochs = progress["epoch"] + 1 >= trainer.epochs
+        if progress["finished"] or out_of_epochs or progress["cur_step"] > trainer.stopping_step:
             trainer.logger.info(set_color(f"stage {stage}", "green") + " finished before the interruption")
             return trainer.best_valid_score, trainer.best_valid_result
         trainer.logger.info(set_color(f"stage {stage}", "green") + f": resumed after epoch {progress['epoch']}")
