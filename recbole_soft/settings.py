@@ -66,6 +66,23 @@ def _view_ratios(value) -> bool:
     )
 
 
+def prior_names(value) -> tuple[str, ...]:
+    """The priors a ``prior`` setting names, in order: one name, a list, or names joined by commas (the command
+    line); ``none`` names none."""
+    names = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
+    names = [name.strip() if isinstance(name, str) else name for name in names]
+    return () if names == ["none"] else tuple(names)
+
+
+def _priors(value) -> bool:
+    """One prior, or several distinct ones (the first ranks the run, the others are measured beside it)."""
+    try:
+        names = prior_names(value)
+    except TypeError:
+        return False
+    return len(set(names)) == len(names) and all(name in PRIORS and name != "none" for name in names)
+
+
 _BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a positive integer, or auto (from free GPU memory)"
 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
@@ -104,7 +121,8 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "llm_valid_by": one_of(VALIDATIONS),
     "curriculum": one_of(SCHEDULES),
     "title_normalization": one_of(TITLE_NORMALIZATIONS),
-    "prior": one_of(PRIORS),
+    "prior": (_priors, f"one of {', '.join(PRIORS)}, or a list of distinct priors (e.g. [popularity, model]: the "
+                       f"first ranks the run, the others are measured beside it from the same generation pass)"),
     "item_representation": one_of(ITEM_REPRESENTATIONS),
     "item_encoder_config": (lambda value: isinstance(value, dict), "a mapping of the encoder's settings, e.g. {epochs: 5}"),
     "hybrid_curriculum": _TRUE_OR_FALSE,

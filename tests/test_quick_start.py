@@ -95,7 +95,7 @@ def test_a_loaded_llm_model_has_its_adapter_and_prior_weight_and_gives_the_test_
     settings = {**llm_config, "exclude_history": True, "prior": "popularity"}  # γ is chosen on validation (auto)
     result = run_recbole_soft("BIGRec", "tiny", config_dict=settings)
     config, loaded, *_, test_data = load_data_and_model(model_file(result))
-    assert loaded.prior_gamma == result["prior_grid"]["chosen"]
+    assert loaded.prior_gammas == {"popularity": result["prior_grid"]["popularity"]["chosen"]}
     metrics, without_prior = loaded_test_results(config, loaded, test_data)
     assert metrics == dict(result["test_result"])
     assert without_prior == result["result_without_prior"]  # the LLM's own ranking: the trained adapter

@@ -23,6 +23,7 @@ from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference
+from recbole_soft.settings import prior_names
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
@@ -209,13 +210,25 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
 
 
 def model_rows(label: str, plan: dict, results: dict[int, dict]) -> list[dict]:
-    """The row of a model; a model ranked with a prior gives two from the same runs: the LLM alone (its scores
-    before the prior, measured in the same evaluation pass) as ``label``, then ``label + <prior> prior``."""
-    prior = plan["config"].get("prior", "none")
-    if prior == "none":
+    """The row of a model; a model ranked with priors gives more from the same runs: the LLM alone (its scores
+    before any prior, measured in the same evaluation pass) as ``label``, then ``label + <prior> prior`` for each
+    prior in order (the first is the runs' test result, the others were measured beside it)."""
+    names = prior_labels(plan, next(iter(results.values())))
+    if not names:
         return [summarise(label, plan["model"], results)]
     alone = {seed: {**result, "test_result": llm_alone(result)} for seed, result in results.items()}
-    return [summarise(label, plan["model"], alone), summarise(f"{label} + {prior} prior", plan["model"], results)]
+    rows = [summarise(label, plan["model"], alone), summarise(f"{label} + {names[0]} prior", plan["model"], results)]
+    for name in names[1:]:
+        beside = {seed: {**result, "test_result": {**result["test_result"], **result["result_with_prior"][name]}}
+                  for seed, result in results.items()}
+        rows.append(summarise(f"{label} + {name} prior", plan["model"], beside))
+    return rows
+
+
+def prior_labels(plan: dict, result: dict) -> list[str]:
+    """The names of a run's priors, the first first: as its result names them ("SASRec" for a model prior), else
+    as its settings do (results saved before several priors could be named)."""
+    return result.get("priors") or list(prior_names(plan["config"].get("prior", "none")))
 
 
 def selected_rows(label: str, members: list[str], plans: dict, by_label: dict[str, dict[int, dict]]) -> list[dict]:

@@ -37,7 +37,7 @@ from recbole_soft.llm.loading import (
 from recbole_soft.llm.memory import CPU_BATCH_SIZES, SequenceCost, batch_for_free_memory
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
-from recbole_soft.model.prior import build_prior, with_prior
+from recbole_soft.model.prior import build_priors, with_prior
 from recbole_soft.model.restored import item_embeddings, restore_recbole_model
 
 HYBRID_PREFIX = "hybrid_embedding."  # names of the projector and item vectors in a trainable state
@@ -59,8 +59,8 @@ class LLMRecommender(SequentialRecommender):
 
     input_type = InputType.POINTWISE
     trains_adapter = True
-    # what RecBole's checkpoint keeps beside the weights: the prior's γ, chosen on validation after training
-    other_parameter_name = ["prior_gamma"]
+    # what RecBole's checkpoint keeps beside the weights: each prior's γ, chosen on validation after training
+    other_parameter_name = ["prior_gammas"]
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -108,8 +108,9 @@ class LLMRecommender(SequentialRecommender):
         self.beams_skip_history = config["exclude_history"]
         self.item_ids = items_by_title(self.titles)
         self.answers = AnswerLog()
-        self.prior = build_prior(config, dataset, self.device)
-        self.prior_gamma = 0.0 if config["prior_gamma"] == "auto" else float(config["prior_gamma"])  # auto: the trainer picks
+        self.priors = build_priors(config, dataset, self.device)
+        gamma = 0.0 if config["prior_gamma"] == "auto" else float(config["prior_gamma"])  # auto: the trainer picks
+        self.prior_gammas = dict.fromkeys(self.priors, gamma)
         self.scores_without_prior: torch.Tensor | None = None
         self._item_table = None
 
@@ -272,12 +273,19 @@ class LLMRecommender(SequentialRecommender):
         return scores
 
     def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
-        """The LLM's scores of every item, re-weighted by the collaborative prior when there is one (γ > 0)."""
+        """The LLM's scores of every item, re-weighted by the first collaborative prior when there is one."""
         scores = self.llm_scores(interaction)
-        if self.prior is None or self.prior_gamma == 0:
+        if not self.priors:
             return scores
-        self.scores_without_prior = scores  # so that one evaluation pass also measures the LLM alone
-        return with_prior(scores, self.prior.scores(interaction).to(scores.device), self.prior_gamma)
+        # kept unmasked (RecBole masks the returned scores in place), so that one evaluation pass also measures the
+        # LLM alone and each other prior exactly as if it ranked the run
+        self.scores_without_prior = scores.clone()
+        return self.scores_with_prior(next(iter(self.priors)), scores, interaction)
+
+    def scores_with_prior(self, name: str, scores: torch.Tensor, interaction: Interaction) -> torch.Tensor:
+        """``scores`` re-weighted by the prior ``name`` with its γ."""
+        prior = self.priors[name].scores(interaction).to(scores.device)
+        return with_prior(scores, prior, self.prior_gammas[name])
 
     def llm_scores(self, interaction: Interaction) -> torch.Tensor:
         """The LLM's own scores of every item, without any prior."""

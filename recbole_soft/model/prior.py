@@ -3,7 +3,8 @@
 BIGRec (Bao et al.; its ``adjust_pda.py`` and ``adjust_ci.py``) divides each item's normalised distance to the
 generated answer by ``(1 + P̃_i)^γ``, where P̃_i is a prior min-max normalised to [0, 1]: the item's popularity on
 the training data, or a trained classical model's score for the user (the "CI" variant); smaller is better.
-γ = 0 leaves the LLM's ranking exactly as it was.
+γ = 0 leaves the LLM's ranking exactly as it was. Several priors may be named: the first ranks the model's scores,
+each other one is measured beside it from the same generation pass, each with its own γ.
 
 Deliberate difference: BIGRec normalises L2 distances. Here the LLM's ranking may put the beam search's items first
 by log-probability and the rest by distance, two scales that cannot be min-max normalised together, so the LLM's
@@ -17,7 +18,7 @@ from recbole.data.interaction import Interaction
 from recbole_soft.data.history import user_sequences
 from recbole_soft.errors import InvalidSetting
 from recbole_soft.model.restored import restore_recbole_model
-from recbole_soft.settings import PRIORS
+from recbole_soft.settings import PRIORS, prior_names
 
 # γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99)
 GAMMA_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -25,6 +26,8 @@ GAMMA_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 class PopularityPrior:
     """How often each item occurs in the training part of the users' sequences."""
+
+    name = "popularity"
 
     def __init__(self, dataset):
         counts = torch.zeros(dataset.item_num)
@@ -38,25 +41,34 @@ class PopularityPrior:
 
 
 class ModelPrior:
-    """The full-ranking scores of a RecBole model restored from its checkpoint (e.g. SASRec's ``.pth``), frozen."""
+    """The full-ranking scores of a RecBole model restored from its checkpoint (e.g. SASRec's ``.pth``), frozen;
+    named after that model."""
 
     def __init__(self, checkpoint: str | Path, dataset, device: torch.device):
         self.model = restore_recbole_model(checkpoint, dataset, device, setting="prior_checkpoint (for prior=model)")
+        self.name = type(self.model).__name__
 
     @torch.no_grad()
     def scores(self, interaction: Interaction) -> torch.Tensor:
         return self.model.full_sort_predict(interaction).view(len(interaction), -1).float()
 
 
-def build_prior(config, dataset, device: torch.device) -> PopularityPrior | ModelPrior | None:
-    kind = config["prior"]
+Prior = PopularityPrior | ModelPrior
+
+
+def build_priors(config, dataset, device: torch.device) -> dict[str, Prior]:
+    """The priors ``prior`` names, by their names ("popularity", or the model's, e.g. "SASRec"), in its order: the
+    first ranks the model's scores, the others are measured beside it."""
+    priors = [_build_prior(kind, config, dataset, device) for kind in prior_names(config["prior"])]
+    return {prior.name: prior for prior in priors}
+
+
+def _build_prior(kind: str, config, dataset, device: torch.device) -> Prior:
     if kind == "popularity":
         return PopularityPrior(dataset)
     if kind == "model":
         return ModelPrior(config["prior_checkpoint"], dataset, device)
-    if kind != "none":
-        raise InvalidSetting(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
-    return None
+    raise InvalidSetting(f"prior='{kind}' is not one of {', '.join(PRIORS)}.")
 
 
 def with_prior(llm_scores: torch.Tensor, prior_scores: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -11,6 +11,8 @@ from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
 
+ALONE = "alone"  # the LLM's own scores, without any prior, among the comparisons one evaluation pass measures
+
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
     """``scores`` with the padding item and the batch's history index at -inf, as RecBole's full-sort evaluation
@@ -28,30 +30,33 @@ def collected_result(trainer, collector: Collector) -> dict:
 
 
 def start_evaluation(trainer) -> None:
-    """Before RecBole's evaluation pass: empty the answer log and the collector of the scores without prior."""
+    """Before RecBole's evaluation pass: empty the answer log and the collectors of the LLM alone and other priors."""
     trainer.model.answers.clear()
-    trainer.without_prior = None  # a Collector once a batch was re-weighted by the prior
+    trainer.beside_prior = {}  # a Collector per comparison ("alone", each prior after the first) once a batch had priors
 
 
-def collect_without_prior(trainer, batched_data, interaction, positive_u, positive_i) -> None:
-    """When the prior re-weighted the batch, also collect the LLM's own scores, masked as RecBole masks the others."""
-    scores = trainer.model.scores_without_prior
+def collect_beside_prior(trainer, batched_data, interaction, positive_u, positive_i) -> None:
+    """When a prior re-weighted the batch, also collect the LLM's own scores and the scores re-weighted by each other
+    prior instead, masked as RecBole masks the others."""
+    model = trainer.model
+    scores = model.scores_without_prior
     if scores is None:
         return
-    trainer.model.scores_without_prior = None
-    if trainer.without_prior is None:
-        trainer.without_prior = Collector(trainer.config)
-    scores = masked_like_recbole(scores.view(-1, trainer.tot_item_num), batched_data[1])
-    trainer.without_prior.eval_batch_collect(scores, interaction, positive_u, positive_i)
+    model.scores_without_prior = None
+    compared = {name: model.scores_with_prior(name, scores, interaction) for name in list(model.priors)[1:]}
+    for name, compared_scores in {ALONE: scores, **compared}.items():
+        if name not in trainer.beside_prior:
+            trainer.beside_prior[name] = Collector(trainer.config)
+        collector = trainer.beside_prior[name]
+        masked = masked_like_recbole(compared_scores.view(-1, trainer.tot_item_num), batched_data[1])
+        collector.eval_batch_collect(masked, interaction, positive_u, positive_i)
 
 
 def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
-    """Log (and keep in ``run_info``) how the model's top answers spread over items and, with a prior, the metrics
-    of the LLM alone from the same pass; then add the pairwise AUC."""
-    if trainer.without_prior is not None:
-        alone = collected_result(trainer, trainer.without_prior)
-        trainer.run_info["result_without_prior"] = alone
-        trainer.logger.info(set_color("without the prior", "blue") + f": {alone}")
+    """Log (and keep in ``run_info``) how the model's top answers spread over items and, with priors, the metrics
+    of the LLM alone and with each other prior from the same pass; then add the pairwise AUC."""
+    if trainer.beside_prior:
+        record_beside_prior(trainer)
     answers = trainer.model.answers.summary()
     if answers["answers"]:
         trainer.run_info["answers"] = answers
@@ -61,6 +66,19 @@ def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
             f"the user already had"
         )
     return with_pairwise_auc(result, trainer.model, eval_data, trainer.config)
+
+
+def record_beside_prior(trainer) -> None:
+    """Keep in ``run_info`` and log the metrics of the LLM alone and, under each other prior's name, with that prior
+    instead of the first; ``priors`` names them all, the first (the run's test result) first."""
+    beside = {name: collected_result(trainer, collector) for name, collector in trainer.beside_prior.items()}
+    alone = beside.pop(ALONE)
+    trainer.run_info.update(priors=list(trainer.model.priors), result_without_prior=alone)
+    trainer.logger.info(set_color("without the prior", "blue") + f": {alone}")
+    if beside:
+        trainer.run_info["result_with_prior"] = beside
+    for name, other in beside.items():
+        trainer.logger.info(set_color(f"with the {name} prior instead", "blue") + f": {other}")
 
 
 def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | None:
@@ -79,34 +97,40 @@ def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | N
 
 @torch.no_grad()
 def choose_prior_gamma(trainer, valid_data) -> None:
-    """With a prior and ``prior_gamma: auto``, set the model's γ to the grid value with the best ``valid_metric`` on
-    the validation split (one generation pass; every γ re-ranks the same scores, measured by RecBole's evaluator)
-    and log the grid."""
+    """With priors and ``prior_gamma: auto``, set each prior's γ to the grid value with the best ``valid_metric`` on
+    the validation split (one generation pass; every prior and γ re-ranks the same scores, measured by RecBole's
+    evaluator) and log the grids."""
     model, config = trainer.model, trainer.config
-    if model.prior is None or config["prior_gamma"] != "auto" or "prior_grid" in trainer.run_info:
+    if not model.priors or config["prior_gamma"] != "auto" or "prior_grid" in trainer.run_info:
         return
     model.eval()
-    collectors = {gamma: Collector(config) for gamma in GAMMA_GRID}
+    collectors = {name: {gamma: Collector(config) for gamma in GAMMA_GRID} for name in model.priors}
     for interaction, history_index, positive_u, positive_i in valid_data:
         interaction = interaction.to(trainer.device)
         llm = masked_like_recbole(model.llm_scores(interaction), history_index)
-        prior = model.prior.scores(interaction).to(llm.device)
-        for gamma, collector in collectors.items():
-            collector.eval_batch_collect(with_prior(llm, prior, gamma), interaction, positive_u, positive_i)
+        for name, prior in model.priors.items():
+            scores = prior.scores(interaction).to(llm.device)
+            for gamma, collector in collectors[name].items():
+                collector.eval_batch_collect(with_prior(llm, scores, gamma), interaction, positive_u, positive_i)
     metric = config["valid_metric"].lower()
-    grid = {gamma: collected_result(trainer, collector)[metric] for gamma, collector in collectors.items()}
-    model.prior_gamma = max(grid, key=lambda gamma: (grid[gamma], -gamma))  # ties: the weaker prior
-    trainer.run_info["prior_grid"] = {"metric": config["valid_metric"], "scores": grid, "chosen": model.prior_gamma}
-    listed = ", ".join(f"{gamma:g}: {score:.4f}" for gamma, score in grid.items())
-    trainer.logger.info(set_color("prior γ", "blue") + f" on validation {config['valid_metric']}: {listed}; chosen γ = {model.prior_gamma:g}")
+    trainer.run_info["prior_grid"] = {}
+    for name, by_gamma in collectors.items():
+        grid = {gamma: collected_result(trainer, collector)[metric] for gamma, collector in by_gamma.items()}
+        model.prior_gammas[name] = max(grid, key=lambda gamma: (grid[gamma], -gamma))  # ties: the weaker prior
+        trainer.run_info["prior_grid"][name] = {"metric": config["valid_metric"], "scores": grid, "chosen": model.prior_gammas[name]}
+        listed = ", ".join(f"{gamma:g}: {score:.4f}" for gamma, score in grid.items())
+        trainer.logger.info(
+            set_color(f"{name} prior γ", "blue") + f" on validation {config['valid_metric']}: {listed}; "
+            f"chosen γ = {model.prior_gammas[name]:g}"
+        )
 
 
 class LLMEvaluation:
     """RecBole's evaluation as every LLM trainer runs it (mixed in before RecBole's Trainer): the best weights are
-    loaded (``load_best``), the prior's γ is chosen on validation, the model so tested is saved as RecBole's
+    loaded (``load_best``), each prior's γ is chosen on validation, the model so tested is saved as RecBole's
     checkpoint file (``save_tested_model``), and what ``finish_evaluation`` adds is added."""
 
-    valid_data = None  # the trainer's fit keeps it: the prior's γ is chosen on it before the test
+    valid_data = None  # the trainer's fit keeps it: the priors' γ are chosen on it before the test
 
     def tested_adapter(self, model_file: str | None) -> Path | None:
         """The adapter folder ``load_best`` loads; None for a model without one (an untrained model)."""
@@ -127,5 +151,5 @@ class LLMEvaluation:
 
     def _full_sort_batch_eval(self, batched_data):
         interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
-        collect_without_prior(self, batched_data, interaction, positive_u, positive_i)
+        collect_beside_prior(self, batched_data, interaction, positive_u, positive_i)
         return interaction, scores, positive_u, positive_i

@@ -41,12 +41,12 @@ def test_the_quick_suite_writes_every_artefact(quick_results):
 def test_the_quick_suite_table_has_one_row_per_model_with_every_metric(quick_results):
     rows = json.loads((quick_results / "results.json").read_text())
     suite = load_suite(SUITES / "quick.yaml")
-    expected = [label for model in suite.models for label in
-                [model.label, *([f"{model.label} + popularity prior"] if model.model in LLM_MODELS else [])]]
-    assert [row["label"] for row in rows][:len(expected)] == expected  # an LLM row: alone, then with its prior
+    with_priors = ("", " + popularity prior", " + SASRec prior")  # an LLM row: alone, then with each of its priors
+    expected = [model.label + prior for model in suite.models
+                for prior in (with_priors if model.model in LLM_MODELS else with_priors[:1])]
+    assert [row["label"] for row in rows][:len(expected)] == expected
     (chosen,) = {label for row in rows[len(expected):] for label in row["chosen"].values()}
-    assert [row["label"] for row in rows[len(expected):]] == [
-        f"SOFT (α on validation) [{chosen}]", f"SOFT (α on validation) [{chosen}] + popularity prior"]
+    assert [row["label"] for row in rows[len(expected):]] == [f"SOFT (α on validation) [{chosen}]{prior}" for prior in with_priors]
     for row in rows:
         assert set(METRICS) <= set(row["mean"]) and all(0 <= row["mean"][metric] <= 1 for metric in METRICS)
         assert row["mean"]["train_time_s"] >= 0 and row["mean"]["peak_memory_mb"] > 0
@@ -150,6 +150,16 @@ def test_a_model_ranked_with_a_prior_is_reported_alone_and_with_the_prior_from_t
     assert combined["per_seed"]["hit@10"] == {2020: 0.08, 2021: 0.03}
     assert alone["per_seed"]["pairwise_auc"] == {2020: 0.6, 2021: 0.7}  # a likelihood measure, the prior plays no part
     assert runner.model_rows("Pop", {"model": "Pop", "config": {}}, {2020: {"test_result": with_prior}})[0]["label"] == "Pop"
+
+
+def test_a_model_ranked_with_two_priors_is_reported_alone_and_with_each_prior_by_its_name():
+    plan = {"model": "BIGRec", "config": {"prior": ["popularity", "model"]}}
+    result = {"test_result": {"hit@10": 0.08, "pairwise_auc": 0.6}, "result_without_prior": {"hit@10": 0.02},
+              "priors": ["popularity", "SASRec"], "result_with_prior": {"SASRec": {"hit@10": 0.2}}}
+    rows = runner.model_rows("BIGRec", plan, {2020: result})
+    assert [row["label"] for row in rows] == ["BIGRec", "BIGRec + popularity prior", "BIGRec + SASRec prior"]
+    assert [row["per_seed"]["hit@10"][2020] for row in rows] == [0.02, 0.08, 0.2]
+    assert {row["per_seed"]["pairwise_auc"][2020] for row in rows} == {0.6}
 
 
 def test_a_row_reuses_an_earlier_rows_files_and_a_selection_picks_by_validation(tmp_path, data_root, tiny_llm):

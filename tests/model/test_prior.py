@@ -32,17 +32,21 @@ def test_popularity_counts_the_training_part_of_every_users_sequence(build):
     for sequence in users.values():
         for item in sequence:
             counts[item] += 1
-    assert isinstance(model.prior, PopularityPrior) and torch.equal(model.prior.counts, counts)
+    prior = model.priors["popularity"]
+    assert isinstance(prior, PopularityPrior) and torch.equal(prior.counts, counts)
 
 
-def test_auto_gamma_is_chosen_on_validation_and_logged(llm_config):
+def test_auto_gamma_is_chosen_on_validation_for_each_prior_and_logged(llm_config, trained_checkpoint):
     from recbole_soft import run_recbole_soft
     from recbole_soft.model.prior import GAMMA_GRID
 
-    result = run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "prior": "popularity", "ranking_beams": 2}, command_line=False)
-    grid = result["prior_grid"]
-    assert set(grid["scores"]) == set(GAMMA_GRID) and grid["metric"] == "NDCG@10"
-    assert grid["scores"][grid["chosen"]] == max(grid["scores"].values())
+    settings = {**llm_config, "prior": ["popularity", "model"], "prior_checkpoint": trained_checkpoint("SASRec"),
+                "ranking_beams": 2}
+    result = run_recbole_soft("BIGRec", "tiny", config_dict=settings, command_line=False)
+    assert list(result["prior_grid"]) == result["priors"] == ["popularity", "SASRec"]
+    for grid in result["prior_grid"].values():
+        assert set(grid["scores"]) == set(GAMMA_GRID) and grid["metric"] == "NDCG@10"
+        assert grid["scores"][grid["chosen"]] == max(grid["scores"].values())
 
 
 def test_a_model_prior_needs_its_checkpoint(build):
@@ -50,18 +54,27 @@ def test_a_model_prior_needs_its_checkpoint(build):
         build("BIGRec", prior="model")
 
 
-def test_a_model_prior_scores_with_the_restored_recbole_model(llm_config, build):
-    from recbole_soft import run_recbole_soft
-
-    settings = {key: value for key, value in llm_config.items() if key in ("data_path", "load_col", "checkpoint_dir", "state")}
-    sasrec = run_recbole_soft("SASRec", "tiny", config_dict={**settings, "epochs": 1, "train_batch_size": 64}, command_line=False)
-    checkpoint = sasrec["result_file"].replace(".result.json", ".pth")
-    *_, test_data, model = build("BIGRec", prior="model", prior_checkpoint=checkpoint)
+def test_a_model_prior_scores_with_the_restored_recbole_model_and_is_named_after_it(build, trained_checkpoint):
+    *_, test_data, model = build("BIGRec", prior="model", prior_checkpoint=trained_checkpoint("SASRec"))
     interaction = next(iter(test_data))[0]
-    restored = model.prior.model
+    restored = model.priors["SASRec"].model
     assert type(restored).__name__ == "SASRec" and not any(p.requires_grad for p in restored.parameters())
     with torch.no_grad():
-        assert model.prior.scores(interaction).shape == (len(interaction), model.n_items)
+        assert model.priors["SASRec"].scores(interaction).shape == (len(interaction), model.n_items)
+
+
+@pytest.mark.parametrize("prior", [["popularity", "popularity"], ["none", "popularity"], "popularity,sasrec", 3])
+def test_the_priors_must_be_distinct_known_names(build, prior):
+    from recbole_soft.errors import InvalidSetting
+
+    with pytest.raises(InvalidSetting, match="prior="):
+        build("BIGRec", prior=prior)
+
+
+def test_priors_may_be_named_on_the_command_line_joined_by_commas():
+    from recbole_soft.settings import prior_names
+
+    assert prior_names("popularity,model") == ("popularity", "model") and prior_names("none") == ()
 
 
 def test_one_evaluation_pass_also_measures_the_llm_without_its_prior(llm_config, tmp_path):
@@ -73,3 +86,19 @@ def test_one_evaluation_pass_also_measures_the_llm_without_its_prior(llm_config,
     alone = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "checkpoint_dir": str(tmp_path / "alone")}, command_line=False)
     assert with_popularity["result_without_prior"] == pytest.approx(dict(alone["test_result"]))
     assert "result_without_prior" not in alone
+
+
+def test_a_second_prior_is_measured_beside_the_first_as_if_it_ranked_the_run(llm_config, trained_checkpoint, tmp_path):
+    from recbole_soft import run_recbole_soft
+
+    settings = {**llm_config, "ranking_beams": 2, "prior_gamma": 1.0, "prior_checkpoint": trained_checkpoint("SASRec")}
+    runs = {
+        order[0]: run_recbole_soft("BIGRec", "tiny", command_line=False, config_dict={
+            **settings, "prior": list(order), "checkpoint_dir": str(tmp_path / order[0])})
+        for order in (("popularity", "model"), ("model", "popularity"))
+    }
+    popularity_first, model_first = runs["popularity"], runs["model"]
+    assert popularity_first["result_with_prior"]["SASRec"] == pytest.approx(dict(model_first["test_result"]))
+    assert model_first["result_with_prior"]["popularity"] == pytest.approx(dict(popularity_first["test_result"]))
+    assert popularity_first["result_without_prior"] == pytest.approx(model_first["result_without_prior"])
+    assert popularity_first["test_result"] != model_first["test_result"]  # the two priors rank differently
