@@ -17,7 +17,7 @@ from pathlib import Path
 from recbole_soft.benchmark.environment import PACKAGES, environment
 from recbole_soft.benchmark.record import checksums, dataset_files, plan_config, read_record, resolved_settings
 from recbole_soft.benchmark.report import COSTS, cell, columns, digits, heading
-from recbole_soft.benchmark.runner import Run, check_runs, run_planned
+from recbole_soft.benchmark.runner import Run, check_runs, run_planned, with_reused_rows
 from recbole_soft.benchmark.suite import Suite, SuiteModel, is_run_file
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
@@ -97,23 +97,10 @@ def recorded_runs(committed: Path) -> list[Run]:
 def chosen_labels(committed: Path, runs: list[Run], rows: list[str] | None) -> set[str]:
     """``rows`` and, transitively, the rows whose files they reuse (``from_row`` settings); every row without any."""
     available = list(dict.fromkeys(run.label for run in runs))
-    if not rows:
-        return set(available)
-    unknown = [row for row in rows if row not in available]
+    unknown = [row for row in rows or [] if row not in available]
     if unknown:
         raise InvalidSetting(f"{committed} has no finished row {unknown[0]!r}; its rows: {', '.join(available)}.")
-    label_of_folder = {run.folder.relative_to(committed).as_posix(): run.label for run in runs}
-    chosen, pending = set(rows), list(rows)
-    while pending:
-        label = pending.pop()
-        for run in runs:
-            if run.label == label:
-                for value in run.plan["config"].values():
-                    reused = label_of_folder.get(value["from_run"]) if is_run_file(value) else None
-                    if reused is not None and reused not in chosen:
-                        chosen.add(reused)
-                        pending.append(reused)
-    return chosen
+    return with_reused_rows(committed, runs, rows)
 
 
 def recorded_suite(committed: Path, runs: list[Run]) -> Suite:

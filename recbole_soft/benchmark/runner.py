@@ -22,7 +22,7 @@ from tqdm import tqdm
 from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import summarise, write_report
-from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference
+from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
 from recbole_soft.settings import prior_names
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
@@ -132,28 +132,55 @@ def execute(run: Run) -> bool:
 
 def run_suite(
     suite: Suite, out: str | Path | None = None, seeds: list[int] | None = None, force: bool = False,
-    overrides: dict | None = None,
+    overrides: dict | None = None, rows: list[str] | None = None,
 ) -> Path:
     """Run every model of ``suite`` that has not finished in ``out`` (all of them with ``force``) and report them all.
 
-    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). Returns the results folder.
+    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). ``rows`` runs only those rows and the rows whose
+    files they reuse; the report still shows every finished row. Returns the results folder.
     """
     out = Path(out) if out is not None else default_out(suite)
     runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, force)
+    unknown = [row for row in rows or [] if row not in {model.label for model in suite.models}]
+    if unknown:
+        labels = ", ".join(model.label for model in suite.models)
+        raise SuiteError(f"Suite {suite.path} has no row {unknown[0]!r}; its rows: {labels}.")
+    chosen = with_reused_rows(out, runs, rows)
     check_runs(runs, force)
-    return run_planned(suite, out, runs, force)
+    return run_planned(suite, out, runs, force, chosen)
 
 
-def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False) -> Path:
-    """Run every planned run that has not finished in ``out`` (all of them with ``force``), each in its own process,
-    rewriting the report after each; ``suite.log`` says what ran, what was kept and what failed."""
+def with_reused_rows(out: Path, runs: list[Run], rows: list[str] | None) -> set[str]:
+    """``rows`` and, transitively, the rows whose files they reuse (``from_row`` settings, resolved against ``out``);
+    every row without any."""
+    if not rows:
+        return {run.label for run in runs}
+    label_of_folder = {run.folder.relative_to(out).as_posix(): run.label for run in runs}
+    chosen, pending = set(rows), list(rows)
+    while pending:
+        label = pending.pop()
+        for run in runs:
+            if run.label == label:
+                for value in run.plan["config"].values():
+                    reused = label_of_folder.get(value["from_run"]) if is_run_file(value) else None
+                    if reused is not None and reused not in chosen:
+                        chosen.add(reused)
+                        pending.append(reused)
+    return chosen
+
+
+def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False, rows: set[str] | None = None) -> Path:
+    """Run every planned run of ``rows`` (default: all) that has not finished in ``out`` (all of them with
+    ``force``), each in its own process, rewriting the report of every finished run after each; ``suite.log`` says
+    what ran, what was kept and what failed."""
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()
     handler = _log_to(out / "suite.log")
     failed, kept, started = [], 0, perf_counter()
     try:
         report(suite, out, runs)
-        progress = tqdm(runs, desc=f"suite {suite.name}", unit="run")
+        asked = [run for run in runs if rows is None or run.label in rows]
+        progress = tqdm(asked, desc=f"suite {suite.name}", unit="run")
         for run in progress:
             progress.set_postfix_str(f"{run.label} seed {run.seed}")
             if run.result_file.is_file() and not force:
@@ -165,7 +192,7 @@ def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False) -
                 failed.append(run)
                 logger.error(f"{run.label} (seed {run.seed}) failed; its output is in {run.log_file}")
             report(suite, out, runs)
-        outcome = f"{len(failed)} of {len(runs)} runs failed" if failed else f"all {len(runs)} runs finished ({kept} kept from before)"
+        outcome = f"{len(failed)} of {len(asked)} runs failed" if failed else f"all {len(asked)} runs finished ({kept} kept from before)"
         logger.info(f"suite {suite.name}: {outcome} in {perf_counter() - started:.0f} s; report in {out}")
     finally:
         logger.removeHandler(handler)

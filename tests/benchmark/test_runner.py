@@ -95,6 +95,19 @@ def test_force_runs_a_finished_model_again(tmp_path, data_root):
     assert json.loads(result_file.read_text())["finished"] != "earlier"
 
 
+def test_rows_runs_only_the_rows_asked_for_and_reports_every_finished_one(tmp_path, data_root):
+    suite = tiny_suite(tmp_path, data_root, "  Pop: {}\n  GRU4Rec: {}\n")
+    out = run_suite(suite, tmp_path / "out", rows=["GRU4Rec"])
+    assert [row["label"] for row in json.loads((out / "results.json").read_text())] == ["GRU4Rec"]
+    assert not (out / "runs" / "Pop" / "seed-2020" / "result.json").exists()
+    gru4rec = (out / "runs" / "GRU4Rec" / "seed-2020" / "result.json").read_text()
+    run_suite(suite, out, rows=["Pop"])
+    assert [row["label"] for row in json.loads((out / "results.json").read_text())] == ["Pop", "GRU4Rec"]
+    assert (out / "runs" / "GRU4Rec" / "seed-2020" / "result.json").read_text() == gru4rec
+    with pytest.raises(SuiteError, match=r"has no row 'SASRec'; its rows: Pop, GRU4Rec"):
+        run_suite(suite, out, rows=["SASRec"])
+
+
 def test_a_failing_model_does_not_stop_the_others_and_is_reported(tmp_path, data_root):
     suite = tiny_suite(tmp_path, data_root, "  Broken: {model: GRU4Rec, config: {embedding_size: -1}}\n  Pop: {}\n")
     with pytest.raises(RuntimeError, match=r"Broken seed 2020: see .*Broken/seed-2020/run.log"):
