@@ -278,7 +278,7 @@ def load_data_and_model(model_file: str | Path) -> tuple:
     valid_data, test_data) of the run that saved ``model_file``, the model scoring exactly as in that run's test.
 
     ``model_file`` is the ``<Model>-<time>.pth`` a run wrote in its ``checkpoint_dir``: RecBole's checkpoint for its
-    own models; for an LLM model, the run's settings, its chosen prior weight and the PEFT adapter folder beside it.
+    own models; for an LLM model, the run's settings, its priors' chosen weights and the PEFT adapter folder beside it.
     Unlike RecBole's, it leaves logging to the caller, so that a program that only prints recommendations prints
     nothing else.
     """
@@ -323,7 +323,7 @@ def read_checkpoint(model_file: str | Path) -> dict:
 
 def load_weights(model, checkpoint: dict, model_file: Path) -> None:
     """RecBole's state dict, or an LLM model's LoRA adapter from the folder the checkpoint names; then the other
-    parameters (an LLM model's prior weight γ)."""
+    parameters (an LLM model's prior weights γ)."""
     if "state_dict" in checkpoint:
         model.load_state_dict(checkpoint["state_dict"])
     elif checkpoint["adapter"] is not None:  # None: a model that trains no adapter (ICL)

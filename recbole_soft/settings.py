@@ -69,18 +69,19 @@ def _view_ratios(value) -> bool:
 def prior_names(value) -> tuple[str, ...]:
     """The priors a ``prior`` setting names, in order: one name, a list, or names joined by commas (the command
     line); ``none`` names none."""
-    names = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
-    names = [name.strip() if isinstance(name, str) else name for name in names]
-    return () if names == ["none"] else tuple(names)
+    if isinstance(value, str):
+        value = value.split(",")
+    names = tuple(name.strip() if isinstance(name, str) else name for name in value)
+    return () if names == ("none",) else names
 
 
 def _priors(value) -> bool:
     """One prior, or several distinct ones (the first ranks the run, the others are measured beside it)."""
-    try:
-        names = prior_names(value)
-    except TypeError:
+    if not isinstance(value, (str, list, tuple)):
         return False
-    return len(set(names)) == len(names) and all(name in PRIORS and name != "none" for name in names)
+    names = prior_names(value)
+    known = all(isinstance(name, str) and name in PRIORS and name != "none" for name in names)
+    return known and len(set(names)) == len(names) and (value == "none" or bool(names))
 
 
 _BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a positive integer, or auto (from free GPU memory)"

@@ -63,7 +63,7 @@ def plan_rerun(folder: str | Path, rows: list[str] | None = None, out: str | Pat
     out = Path(out) if out is not None else committed.parent / f"{committed.name}-rerun-{date.today().isoformat()}"
     rerun_of = [run for run in recorded if run.label in chosen]
     runs = [Run(run.label, run.seed, out / run.folder.relative_to(committed), run.plan) for run in rerun_of]
-    check_runs(runs, force=False)
+    check_runs(runs)
     added = [label for label in dict.fromkeys(run.label for run in rerun_of) if rows and label not in rows]
     reasons = why_results_may_differ(rerun_of, environment())
     return Rerun(committed, out, recorded_suite(committed, runs), runs, reasons, added)
@@ -100,7 +100,7 @@ def chosen_labels(committed: Path, runs: list[Run], rows: list[str] | None) -> s
     unknown = [row for row in rows or [] if row not in available]
     if unknown:
         raise InvalidSetting(f"{committed} has no finished row {unknown[0]!r}; its rows: {', '.join(available)}.")
-    return with_reused_rows(committed, runs, rows)
+    return with_reused_rows(committed, runs, rows or available)
 
 
 def recorded_suite(committed: Path, runs: list[Run]) -> Suite:

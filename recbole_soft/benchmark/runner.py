@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from logging import getLogger
@@ -50,10 +51,10 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / f"{suite.name}-{date.today().isoformat()}"
 
 
-def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force: bool = False) -> list[Run]:
+def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, forced: Collection[str] = ()) -> list[Run]:
     """One run per model and seed, with everything it needs to start in a fresh process.
 
-    A plugin model killed with the suite continues where it stopped (``resume``), unless ``force`` starts it anew.
+    A model killed with the suite continues where it stopped (``resume``), unless its row is ``forced`` to start anew.
     """
     runs = []
     for model in suite.models:
@@ -64,7 +65,7 @@ def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, force:
             config = {key: run_reference(value, suite, seed) if is_reference(value) else value
                       for key, value in config.items()}
             config.setdefault("show_progress", False)
-            config.setdefault("resume", not force)
+            config.setdefault("resume", model.label not in forced)
             plan = {
                 "label": model.label,
                 "model": model.model,
@@ -82,7 +83,7 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
     return {"from_run": f"runs/{row.folder_name}/seed-{seed}", "file": reference["file"]}
 
 
-def check_runs(runs: list[Run], force: bool) -> None:
+def check_runs(runs: list[Run], forced: Collection[str] = ()) -> None:
     """Fail before anything trains: bad settings, missing data or titles, or finished runs made with other settings."""
     from recbole_soft.quick_start import check_inputs
 
@@ -98,7 +99,7 @@ def check_runs(runs: list[Run], force: bool) -> None:
                 raise SuiteError(f"Model '{run.label}' cannot run: {error}") from None
         finished = run.result()
         changed = setting_differences(_comparable(finished["plan"]), _comparable(run.plan)) if finished else []
-        if changed and not force:
+        if changed and run.label not in forced:
             raise SuiteError(
                 f"{run.result_file} was made with other settings than the suite now asks for ({', '.join(changed)}). "
                 f"Rerun it with --force, or write to another --out."
@@ -134,27 +135,33 @@ def run_suite(
     suite: Suite, out: str | Path | None = None, seeds: list[int] | None = None, force: bool = False,
     overrides: dict | None = None, rows: list[str] | None = None,
 ) -> Path:
-    """Run every model of ``suite`` that has not finished in ``out`` (all of them with ``force``) and report them all.
+    """Run every model of ``suite`` that has not finished in ``out`` and report them all.
 
-    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). ``rows`` runs only those rows and the rows whose
-    files they reuse; the report still shows every finished row. Returns the results folder.
+    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). ``rows`` (model or ``select`` labels) runs only
+    those rows and the rows whose files they reuse; the report still shows every finished row. ``force`` runs the
+    asked rows (default: all) again, not the finished rows they reuse. Returns the results folder.
     """
     out = Path(out) if out is not None else default_out(suite)
-    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, force)
-    unknown = [row for row in rows or [] if row not in {model.label for model in suite.models}]
+    asked = asked_rows(suite, rows)
+    forced = set(asked) if force else set()
+    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, forced)
+    check_runs(runs, forced)
+    return run_planned(suite, out, runs, with_reused_rows(out, runs, asked), forced)
+
+
+def asked_rows(suite: Suite, rows: list[str] | None) -> list[str]:
+    """The model rows ``rows`` names, a ``select`` label standing for its members; every row when None."""
+    labels = [model.label for model in suite.models]
+    if rows is None:
+        return labels
+    unknown = [row for row in rows if row not in labels and row not in suite.selections]
     if unknown:
-        labels = ", ".join(model.label for model in suite.models)
-        raise SuiteError(f"Suite {suite.path} has no row {unknown[0]!r}; its rows: {labels}.")
-    chosen = with_reused_rows(out, runs, rows)
-    check_runs(runs, force)
-    return run_planned(suite, out, runs, force, chosen)
+        raise SuiteError(f"Suite {suite.path} has no row {unknown[0]!r}; its rows: {', '.join([*labels, *suite.selections])}.")
+    return list(dict.fromkeys(member for row in rows for member in suite.selections.get(row, [row])))
 
 
-def with_reused_rows(out: Path, runs: list[Run], rows: list[str] | None) -> set[str]:
-    """``rows`` and, transitively, the rows whose files they reuse (``from_row`` settings, resolved against ``out``);
-    every row without any."""
-    if not rows:
-        return {run.label for run in runs}
+def with_reused_rows(out: Path, runs: list[Run], rows: list[str]) -> set[str]:
+    """``rows`` and, transitively, the rows whose files they reuse (``from_row`` settings, resolved against ``out``)."""
     label_of_folder = {run.folder.relative_to(out).as_posix(): run.label for run in runs}
     chosen, pending = set(rows), list(rows)
     while pending:
@@ -169,9 +176,11 @@ def with_reused_rows(out: Path, runs: list[Run], rows: list[str] | None) -> set[
     return chosen
 
 
-def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False, rows: set[str] | None = None) -> Path:
-    """Run every planned run of ``rows`` (default: all) that has not finished in ``out`` (all of them with
-    ``force``), each in its own process, rewriting the report of every finished run after each; ``suite.log`` says
+def run_planned(
+    suite: Suite, out: Path, runs: list[Run], rows: Collection[str] | None = None, forced: Collection[str] = (),
+) -> Path:
+    """Run every planned run of ``rows`` (default: all) that has not finished in ``out`` (or whose row is
+    ``forced``), each in its own process, rewriting the report of every finished run after each; ``suite.log`` says
     what ran, what was kept and what failed."""
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()
@@ -183,7 +192,7 @@ def run_planned(suite: Suite, out: Path, runs: list[Run], force: bool = False, r
         progress = tqdm(asked, desc=f"suite {suite.name}", unit="run")
         for run in progress:
             progress.set_postfix_str(f"{run.label} seed {run.seed}")
-            if run.result_file.is_file() and not force:
+            if run.result_file.is_file() and run.label not in forced:
                 logger.info(f"{run.label} (seed {run.seed}): finished before, kept ({run.result_file})")
                 kept += 1
                 continue
@@ -239,29 +248,40 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
 def model_rows(label: str, plan: dict, results: dict[int, dict]) -> list[dict]:
     """The row of a model; a model ranked with priors gives more from the same runs: the LLM alone (its scores
     before any prior, measured in the same evaluation pass) as ``label``, then ``label + <prior> prior`` for each
-    prior in order (the first is the runs' test result, the others were measured beside it)."""
-    names = prior_labels(plan, next(iter(results.values())))
+    prior in order (the first is the runs' test result, the others were measured beside it, shown when every seed
+    measured them)."""
+    names = prior_labels(plan, results)
     if not names:
         return [summarise(label, plan["model"], results)]
-    alone = {seed: {**result, "test_result": llm_alone(result)} for seed, result in results.items()}
-    rows = [summarise(label, plan["model"], alone), summarise(f"{label} + {names[0]} prior", plan["model"], results)]
+    rows = [summarise(label, plan["model"], with_test_result(results, llm_alone))]
+    rows.append(summarise(f"{label} + {names[0]} prior", plan["model"], results))
     for name in names[1:]:
-        beside = {seed: {**result, "test_result": {**result["test_result"], **result["result_with_prior"][name]}}
-                  for seed, result in results.items()}
+        beside = with_test_result(results, lambda result: {**result["test_result"], **result["result_with_prior"][name]})
         rows.append(summarise(f"{label} + {name} prior", plan["model"], beside))
     return rows
 
 
-def prior_labels(plan: dict, result: dict) -> list[str]:
-    """The names of a run's priors, the first first: as its result names them ("SASRec" for a model prior), else
-    as its settings do (results saved before several priors could be named)."""
-    return result.get("priors") or list(prior_names(plan["config"].get("prior", "none")))
+def with_test_result(results: dict[int, dict], test_result) -> dict[int, dict]:
+    """``results`` with each seed's ``test_result`` replaced by ``test_result(result)``."""
+    return {seed: {**result, "test_result": test_result(result)} for seed, result in results.items()}
+
+
+def prior_labels(plan: dict, results: dict[int, dict]) -> list[str]:
+    """The names of the runs' priors, the first first, the others where every seed measured them: as the results
+    name them ("SASRec" for a model prior), else as their settings do (results saved before several priors could be
+    named)."""
+    first = next(iter(results.values()))
+    named = first.get("priors") or list(prior_names(first.get("plan", plan)["config"].get("prior", "none")))
+    return [name for index, name in enumerate(named)
+            if index == 0 or all(name in result.get("result_with_prior", {}) for result in results.values())]
 
 
 def selected_rows(label: str, members: list[str], plans: dict, by_label: dict[str, dict[int, dict]]) -> list[dict]:
     """Per seed, the result of the member with the best validation score (the test split is never consulted), as
     ``model_rows`` reports it; ``chosen`` names the member per seed."""
     seeds = set.intersection(*(set(by_label[member]) for member in members))
+    if not seeds:  # the members finished on different seeds so far: nothing to choose between yet
+        return []
     chosen = {}
     for seed in sorted(seeds):
         results = {member: by_label[member][seed] for member in members}
@@ -274,7 +294,8 @@ def selected_rows(label: str, members: list[str], plans: dict, by_label: dict[st
 
 
 def llm_alone(result: dict) -> dict:
-    """The test metrics of the LLM's own scores: without the prior, or the test result when γ = 0 was chosen."""
+    """The test metrics of the LLM's own scores: measured beside the prior, or (results saved before the LLM alone
+    was always measured) the test result when γ = 0 was chosen."""
     return {**result["test_result"], **result.get("result_without_prior", {})}
 
 

@@ -272,6 +272,12 @@ class LLMRecommender(SequentialRecommender):
         scores[:, 0] = -np.inf
         return scores
 
+    def load_other_parameter(self, para: dict | None) -> None:
+        """RecBole's, also reading a checkpoint written when a run had one prior (``prior_gamma``: the first's γ)."""
+        if para and "prior_gamma" in para:
+            para = {"prior_gammas": dict.fromkeys(list(self.priors)[:1], para["prior_gamma"])}
+        super().load_other_parameter(para)
+
     def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
         """The LLM's scores of every item, re-weighted by the first collaborative prior when there is one."""
         scores = self.llm_scores(interaction)

@@ -47,9 +47,12 @@ class ModelPrior:
     def __init__(self, checkpoint: str | Path, dataset, device: torch.device):
         self.model = restore_recbole_model(checkpoint, dataset, device, setting="prior_checkpoint (for prior=model)")
         self.name = type(self.model).__name__
+        self.device = device
 
     @torch.no_grad()
     def scores(self, interaction: Interaction) -> torch.Tensor:
+        # RecBole's evaluation hands the model a copy of the batch on its device and keeps the batch itself on the CPU
+        interaction = interaction.to(self.device)
         return self.model.full_sort_predict(interaction).view(len(interaction), -1).float()
 
 

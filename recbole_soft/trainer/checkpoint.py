@@ -213,7 +213,7 @@ def save_tested_model(saved_model_file: str | Path, config, model, adapter_dir: 
 
     RecBole's holds ``config``, ``state_dict`` and ``other_parameter``. An LLM model's weights are its base model
     (named by the settings) and its PEFT adapter, so this file holds the adapter folder, relative to the file (the
-    two move together), instead of a state dict; ``other_parameter`` holds the prior's γ chosen on validation.
+    two move together), instead of a state dict; ``other_parameter`` holds each prior's γ chosen on validation.
     """
     path = Path(saved_model_file)
     adapter = os.path.relpath(adapter_dir, path.parent) if adapter_dir is not None else None

@@ -11,8 +11,6 @@ from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
 
-ALONE = "alone"  # the LLM's own scores, without any prior, among the comparisons one evaluation pass measures
-
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
     """``scores`` with the padding item and the batch's history index at -inf, as RecBole's full-sort evaluation
@@ -30,32 +28,36 @@ def collected_result(trainer, collector: Collector) -> dict:
 
 
 def start_evaluation(trainer) -> None:
-    """Before RecBole's evaluation pass: empty the answer log and the collectors of the LLM alone and other priors."""
+    """Before RecBole's evaluation pass: empty the answer log and the collectors measured beside the first prior."""
     trainer.model.answers.clear()
-    trainer.beside_prior = {}  # a Collector per comparison ("alone", each prior after the first) once a batch had priors
+    trainer.llm_alone = None  # a Collector of the LLM's own scores once a batch was re-weighted by a prior
+    trainer.other_priors = {}  # a Collector per prior after the first
 
 
 def collect_beside_prior(trainer, batched_data, interaction, positive_u, positive_i) -> None:
     """When a prior re-weighted the batch, also collect the LLM's own scores and the scores re-weighted by each other
-    prior instead, masked as RecBole masks the others."""
+    prior instead, each masked as RecBole masks the scores it ranks."""
     model = trainer.model
     scores = model.scores_without_prior
     if scores is None:
         return
     model.scores_without_prior = None
-    compared = {name: model.scores_with_prior(name, scores, interaction) for name in list(model.priors)[1:]}
-    for name, compared_scores in {ALONE: scores, **compared}.items():
-        if name not in trainer.beside_prior:
-            trainer.beside_prior[name] = Collector(trainer.config)
-        collector = trainer.beside_prior[name]
-        masked = masked_like_recbole(compared_scores.view(-1, trainer.tot_item_num), batched_data[1])
+
+    def collect(collector: Collector, ranked: torch.Tensor) -> Collector:
+        masked = masked_like_recbole(ranked.view(-1, trainer.tot_item_num), batched_data[1])
         collector.eval_batch_collect(masked, interaction, positive_u, positive_i)
+        return collector
+
+    for name in list(model.priors)[1:]:
+        reweighted = model.scores_with_prior(name, scores, interaction)
+        trainer.other_priors[name] = collect(trainer.other_priors.get(name) or Collector(trainer.config), reweighted)
+    trainer.llm_alone = collect(trainer.llm_alone or Collector(trainer.config), scores)
 
 
 def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
     """Log (and keep in ``run_info``) how the model's top answers spread over items and, with priors, the metrics
     of the LLM alone and with each other prior from the same pass; then add the pairwise AUC."""
-    if trainer.beside_prior:
+    if trainer.llm_alone is not None:
         record_beside_prior(trainer)
     answers = trainer.model.answers.summary()
     if answers["answers"]:
@@ -71,13 +73,13 @@ def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
 def record_beside_prior(trainer) -> None:
     """Keep in ``run_info`` and log the metrics of the LLM alone and, under each other prior's name, with that prior
     instead of the first; ``priors`` names them all, the first (the run's test result) first."""
-    beside = {name: collected_result(trainer, collector) for name, collector in trainer.beside_prior.items()}
-    alone = beside.pop(ALONE)
+    alone = collected_result(trainer, trainer.llm_alone)
     trainer.run_info.update(priors=list(trainer.model.priors), result_without_prior=alone)
     trainer.logger.info(set_color("without the prior", "blue") + f": {alone}")
-    if beside:
-        trainer.run_info["result_with_prior"] = beside
-    for name, other in beside.items():
+    others = {name: collected_result(trainer, collector) for name, collector in trainer.other_priors.items()}
+    if others:
+        trainer.run_info["result_with_prior"] = others
+    for name, other in others.items():
         trainer.logger.info(set_color(f"with the {name} prior instead", "blue") + f": {other}")
 
 
@@ -98,8 +100,8 @@ def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | N
 @torch.no_grad()
 def choose_prior_gamma(trainer, valid_data) -> None:
     """With priors and ``prior_gamma: auto``, set each prior's γ to the grid value with the best ``valid_metric`` on
-    the validation split (one generation pass; every prior and γ re-ranks the same scores, measured by RecBole's
-    evaluator) and log the grids."""
+    the validation split (one generation pass; every prior and γ re-ranks the same scores, as the test does: the
+    prior first, then RecBole's masking) and log the grids."""
     model, config = trainer.model, trainer.config
     if not model.priors or config["prior_gamma"] != "auto" or "prior_grid" in trainer.run_info:
         return
@@ -107,22 +109,24 @@ def choose_prior_gamma(trainer, valid_data) -> None:
     collectors = {name: {gamma: Collector(config) for gamma in GAMMA_GRID} for name in model.priors}
     for interaction, history_index, positive_u, positive_i in valid_data:
         interaction = interaction.to(trainer.device)
-        llm = masked_like_recbole(model.llm_scores(interaction), history_index)
+        llm = model.llm_scores(interaction)
         for name, prior in model.priors.items():
             scores = prior.scores(interaction).to(llm.device)
             for gamma, collector in collectors[name].items():
-                collector.eval_batch_collect(with_prior(llm, scores, gamma), interaction, positive_u, positive_i)
-    metric = config["valid_metric"].lower()
-    trainer.run_info["prior_grid"] = {}
-    for name, by_gamma in collectors.items():
-        grid = {gamma: collected_result(trainer, collector)[metric] for gamma, collector in by_gamma.items()}
-        model.prior_gammas[name] = max(grid, key=lambda gamma: (grid[gamma], -gamma))  # ties: the weaker prior
-        trainer.run_info["prior_grid"][name] = {"metric": config["valid_metric"], "scores": grid, "chosen": model.prior_gammas[name]}
-        listed = ", ".join(f"{gamma:g}: {score:.4f}" for gamma, score in grid.items())
-        trainer.logger.info(
-            set_color(f"{name} prior γ", "blue") + f" on validation {config['valid_metric']}: {listed}; "
-            f"chosen γ = {model.prior_gammas[name]:g}"
-        )
+                ranked = masked_like_recbole(with_prior(llm, scores, gamma).clone(), history_index)
+                collector.eval_batch_collect(ranked, interaction, positive_u, positive_i)
+    trainer.run_info["prior_grid"] = {name: chosen_gamma(trainer, name, by_gamma) for name, by_gamma in collectors.items()}
+
+
+def chosen_gamma(trainer, name: str, collectors: dict[float, Collector]) -> dict:
+    """Set the prior ``name``'s γ to the one whose collected validation scores are best, log the grid and return it."""
+    metric = trainer.config["valid_metric"]
+    grid = {gamma: collected_result(trainer, collector)[metric.lower()] for gamma, collector in collectors.items()}
+    best = max(grid, key=lambda gamma: (grid[gamma], -gamma))  # ties: the weaker prior
+    trainer.model.prior_gammas[name] = best
+    listed = ", ".join(f"{gamma:g}: {score:.4f}" for gamma, score in grid.items())
+    trainer.logger.info(set_color(f"{name} prior γ", "blue") + f" on validation {metric}: {listed}; chosen γ = {best:g}")
+    return {"metric": metric, "scores": grid, "chosen": best}
 
 
 class LLMEvaluation:

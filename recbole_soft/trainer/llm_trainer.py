@@ -103,7 +103,7 @@ class LLMTrainer(LLMEvaluation, Trainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         """RecBole's fit for the current stage, resumable: the state is saved after every validated epoch."""
         train_data = self.training_samples(train_data)
-        self.valid_data = valid_data  # the prior's γ is chosen on it before the test
+        self.valid_data = valid_data  # the priors' γ are chosen on it before the test
 
         def fit(after_epoch):
             def after_each_epoch(epoch_idx, valid_score):

@@ -108,6 +108,17 @@ def test_rows_runs_only_the_rows_asked_for_and_reports_every_finished_one(tmp_pa
         run_suite(suite, out, rows=["SASRec"])
 
 
+def test_force_with_rows_runs_only_the_rows_asked_for_again(tmp_path, data_root):
+    suite = tiny_suite(tmp_path, data_root, "  Pop: {}\n  GRU4Rec: {}\n")
+    out = run_suite(suite, tmp_path / "out")
+    files = {label: out / "runs" / label / "seed-2020" / "result.json" for label in ("Pop", "GRU4Rec")}
+    for file in files.values():
+        file.write_text(json.dumps({**json.loads(file.read_text()), "finished": "earlier"}))
+    run_suite(suite, out, force=True, rows=["Pop"])
+    assert [json.loads(file.read_text()).get("finished") for file in files.values()] != ["earlier", "earlier"]
+    assert json.loads(files["GRU4Rec"].read_text())["finished"] == "earlier"
+
+
 def test_a_failing_model_does_not_stop_the_others_and_is_reported(tmp_path, data_root):
     suite = tiny_suite(tmp_path, data_root, "  Broken: {model: GRU4Rec, config: {embedding_size: -1}}\n  Pop: {}\n")
     with pytest.raises(RuntimeError, match=r"Broken seed 2020: see .*Broken/seed-2020/run.log"):
@@ -155,7 +166,7 @@ def test_a_model_ranked_with_a_prior_is_reported_alone_and_with_the_prior_from_t
     with_prior = {"hit@10": 0.08, "ndcg@10": 0.04, "pairwise_auc": 0.6}
     results = {
         2020: {"test_result": with_prior, "result_without_prior": {"hit@10": 0.02, "ndcg@10": 0.01}},
-        2021: {"test_result": {"hit@10": 0.03, "ndcg@10": 0.02, "pairwise_auc": 0.7}, "prior_grid": {"chosen": 0.0}},
+        2021: {"test_result": {"hit@10": 0.03, "ndcg@10": 0.02, "pairwise_auc": 0.7}, "prior_grid": {"popularity": {"chosen": 0.0}}},
     }
     alone, combined = runner.model_rows("BIGRec", plan, results)
     assert (alone["label"], combined["label"]) == ("BIGRec", "BIGRec + popularity prior")
@@ -173,6 +184,19 @@ def test_a_model_ranked_with_two_priors_is_reported_alone_and_with_each_prior_by
     assert [row["label"] for row in rows] == ["BIGRec", "BIGRec + popularity prior", "BIGRec + SASRec prior"]
     assert [row["per_seed"]["hit@10"][2020] for row in rows] == [0.02, 0.08, 0.2]
     assert {row["per_seed"]["pairwise_auc"][2020] for row in rows} == {0.6}
+
+
+def test_results_saved_with_one_prior_are_reported_with_the_prior_they_ran_with():
+    plan = {"model": "BIGRec", "config": {"prior": ["popularity", "model"]}}  # the suite's now
+    old = {"plan": {"config": {"prior": "popularity"}}, "test_result": {"hit@10": 0.08},
+           "result_without_prior": {"hit@10": 0.02}}
+    assert [row["label"] for row in runner.model_rows("BIGRec", plan, {2020: old})] == ["BIGRec", "BIGRec + popularity prior"]
+
+
+def test_a_selection_whose_members_share_no_seed_yet_has_no_row():
+    plans = {"A": {"model": "Pop", "config": {}}, "B": {"model": "Pop", "config": {}}}
+    by_label = {"A": {1: {"test_result": {}, "best_valid_score": 0.1}}, "B": {2: {"test_result": {}, "best_valid_score": 0.2}}}
+    assert runner.selected_rows("best", ["A", "B"], plans, by_label) == []
 
 
 def test_a_row_reuses_an_earlier_rows_files_and_a_selection_picks_by_validation(tmp_path, data_root, tiny_llm):

@@ -63,12 +63,19 @@ def test_a_model_prior_scores_with_the_restored_recbole_model_and_is_named_after
         assert model.priors["SASRec"].scores(interaction).shape == (len(interaction), model.n_items)
 
 
-@pytest.mark.parametrize("prior", [["popularity", "popularity"], ["none", "popularity"], "popularity,sasrec", 3])
+@pytest.mark.parametrize("prior", [["popularity", "popularity"], ["none", "popularity"], "popularity,sasrec", 3, [],
+                                   {"popularity": 1}, [["popularity"]]])
 def test_the_priors_must_be_distinct_known_names(build, prior):
     from recbole_soft.errors import InvalidSetting
 
     with pytest.raises(InvalidSetting, match="prior="):
         build("BIGRec", prior=prior)
+
+
+def test_a_checkpoint_written_with_one_prior_weight_gives_it_to_the_first_prior(build):
+    *_, model = build("BIGRec", prior="popularity")
+    model.load_other_parameter({"prior_gamma": 3.0})
+    assert model.prior_gammas == {"popularity": 3.0}
 
 
 def test_priors_may_be_named_on_the_command_line_joined_by_commas():
