@@ -13,8 +13,9 @@ from recbole_soft.trainer.checkpoint import save_tested_model
 
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
-    """``scores`` with the padding item and the batch's history index at -inf, as RecBole's full-sort evaluation
-    masks the scores it ranks."""
+    """A copy of ``scores`` with the padding item and the batch's history index at -inf, as RecBole's full-sort
+    evaluation masks the scores it ranks (a copy: the same scores are re-ranked under other priors and γ)."""
+    scores = scores.clone()
     scores[:, 0] = -float("inf")
     if history_index is not None:
         scores[history_index] = -float("inf")
@@ -48,10 +49,10 @@ def collect_beside_prior(trainer, batched_data, interaction, positive_u, positiv
         collector.eval_batch_collect(masked, interaction, positive_u, positive_i)
         return collector
 
+    trainer.llm_alone = collect(trainer.llm_alone or Collector(trainer.config), scores)
     for name in list(model.priors)[1:]:
         reweighted = model.scores_with_prior(name, scores, interaction)
         trainer.other_priors[name] = collect(trainer.other_priors.get(name) or Collector(trainer.config), reweighted)
-    trainer.llm_alone = collect(trainer.llm_alone or Collector(trainer.config), scores)
 
 
 def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
@@ -113,7 +114,7 @@ def choose_prior_gamma(trainer, valid_data) -> None:
         for name, prior in model.priors.items():
             scores = prior.scores(interaction).to(llm.device)
             for gamma, collector in collectors[name].items():
-                ranked = masked_like_recbole(with_prior(llm, scores, gamma).clone(), history_index)
+                ranked = masked_like_recbole(with_prior(llm, scores, gamma), history_index)
                 collector.eval_batch_collect(ranked, interaction, positive_u, positive_i)
     trainer.run_info["prior_grid"] = {name: chosen_gamma(trainer, name, by_gamma) for name, by_gamma in collectors.items()}
 
