@@ -4,7 +4,8 @@ Each run lives in ``OUT/runs/<label>/seed-<seed>/``: ``plan.json`` (what it runs
 model's checkpoints, ``record.json`` (its resolved settings, data checksums, commit, lock and machine: see
 ``record.py``) and ``result.json``, written last and atomically, so a run counts as finished only if it ended.
 A separate process per run keeps peak memory per model honest and lets a killed suite resume where it stopped.
-Paths in plans and results are relative to ``OUT``, so a results folder means the same on any machine.
+Paths in plans and results are relative to ``OUT``, so a results folder means the same on any machine. A row run
+again with ``--force`` moves its earlier files to ``OUT/replaced/`` first.
 """
 import json
 import logging
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from logging import getLogger
 from pathlib import Path
 from time import perf_counter
@@ -196,6 +197,8 @@ def run_planned(
                 logger.info(f"{run.label} (seed {run.seed}): finished before, kept ({run.result_file})")
                 kept += 1
                 continue
+            if run.label in forced and (replaced := set_aside(run, out)) is not None:
+                logger.info(f"{run.label} (seed {run.seed}): the earlier run's files moved to {replaced}")
             logger.info(f"{run.label} (seed {run.seed}): running, log in {run.log_file}")
             if not execute(run):
                 failed.append(run)
@@ -212,6 +215,19 @@ def run_planned(
             + "; ".join(f"{run.label} seed {run.seed}: see {run.log_file}" for run in failed)
         )
     return out
+
+
+def set_aside(run: Run, out: Path) -> Path | None:
+    """Move the files of an earlier run of a forced row to ``OUT/replaced/<label>/seed-<seed>-<time>/``: the new run
+    starts from an empty folder (a row that reuses its checkpoint finds exactly one), and nothing saved is lost.
+    None when there was nothing to move."""
+    if not run.folder.is_dir() or not any(run.folder.iterdir()):
+        return None
+    moved = datetime.now().strftime("%Y-%m-%dT%H-%M-%S-%f")
+    target = out / "replaced" / run.folder.parent.name / f"{run.folder.name}-{moved}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run.folder.rename(target)
+    return target
 
 
 def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:

@@ -95,6 +95,19 @@ def test_force_runs_a_finished_model_again(tmp_path, data_root):
     assert json.loads(result_file.read_text())["finished"] != "earlier"
 
 
+def test_force_moves_the_earlier_run_aside_so_its_checkpoint_is_not_found_twice(tmp_path, data_root):
+    suite = tiny_suite(tmp_path, data_root, "  Pop: {}\n")
+    out = run_suite(suite, tmp_path / "out")
+    folder = out / "runs" / "Pop" / "seed-2020"
+    earlier = sorted(path.name for path in folder.glob("Pop-*.pth"))
+    run_suite(suite, out, force=True)
+    assert len(list(folder.glob("Pop-*.pth"))) == 1
+    [replaced] = (out / "replaced" / "Pop").iterdir()
+    assert replaced.name.startswith("seed-2020-")
+    assert sorted(path.name for path in replaced.glob("Pop-*.pth")) == earlier
+    assert (replaced / "result.json").is_file()
+
+
 def test_rows_runs_only_the_rows_asked_for_and_reports_every_finished_one(tmp_path, data_root):
     suite = tiny_suite(tmp_path, data_root, "  Pop: {}\n  GRU4Rec: {}\n")
     out = run_suite(suite, tmp_path / "out", rows=["GRU4Rec"])
