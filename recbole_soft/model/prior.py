@@ -6,9 +6,12 @@ the training data, or a trained classical model's score for the user (the "CI" v
 γ = 0 leaves the LLM's ranking exactly as it was. Several priors may be named: the first ranks the model's scores,
 each other one is measured beside it from the same generation pass, each with its own γ.
 
-Deliberate difference: BIGRec normalises L2 distances. Here the LLM's ranking may put the beam search's items first
+Deliberate differences: BIGRec normalises L2 distances. Here the LLM's ranking may put the beam search's items first
 by log-probability and the rest by distance, two scales that cannot be min-max normalised together, so the LLM's
-distance of an item is its normalised rank instead: 0 for the LLM's first item, 1 for its last.
+distance of an item is its normalised rank instead: 0 for the LLM's first item, 1 for its last. As in BIGRec, the
+LLM's first item (distance 0) stays first at any γ. BIGRec's γ grid ends at 99; on ml-100k the validation split
+chose the largest γ offered for every LLM model, so the grid goes on to 10^4, where (1 + P̃)^γ overflows any float:
+the ranking is computed from its logarithm, ``log D̂ - γ log(1 + P̃)``, which orders items exactly as the ratio does.
 """
 from pathlib import Path
 
@@ -20,8 +23,9 @@ from recbole_soft.errors import InvalidSetting
 from recbole_soft.model.restored import restore_recbole_model
 from recbole_soft.settings import PRIORS, prior_names
 
-# γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99)
-GAMMA_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# γ values tried on the validation split when ``prior_gamma`` is "auto" (BIGRec searched 0.01-0.99 and 1-99; the
+# larger ones let a prior whose top scores lie close together, as a model's do, order the items below the LLM's first)
+GAMMA_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 
 
 class PopularityPrior:
@@ -75,15 +79,18 @@ def _build_prior(kind: str, config, dataset, device: torch.device) -> Prior:
 
 
 def with_prior(llm_scores: torch.Tensor, prior_scores: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Scores (higher is better) ranking items by ``D̂ / (1 + P̃)^γ``; the LLM's scores unchanged when γ = 0."""
+    """Scores (higher is better) ranking items by ``D̂ / (1 + P̃)^γ`` (BIGRec's grounding with statistics), smallest
+    first; the LLM's scores unchanged when γ = 0. The scores are the items' places from the last (the first item
+    scores n - 1), computed in float64 from ``log D̂ - γ log(1 + P̃)`` so that no γ of the grid overflows."""
     if gamma == 0:
         return llm_scores
     items = llm_scores.size(1)
-    ranks = llm_scores.argsort(dim=1, descending=True).argsort(dim=1).float()
+    ranks = llm_scores.argsort(dim=1, descending=True).argsort(dim=1).double()
     distance = ranks / max(1, items - 1)
-    prior = prior_scores.float().clone()
+    prior = prior_scores.double().clone()
     prior[~torch.isfinite(prior)] = float("nan")
     low, high = prior.nan_to_num(float("inf")).min(dim=1, keepdim=True).values, prior.nan_to_num(-float("inf")).max(dim=1, keepdim=True).values
     normalised = ((prior - low) / (high - low).clamp(min=1e-12)).nan_to_num(0.0)
-    adjusted = -distance / (1.0 + normalised) ** gamma
-    return adjusted.masked_fill(~torch.isfinite(llm_scores), -float("inf"))
+    log_ratio = distance.log() - gamma * normalised.log1p()  # -inf for the LLM's first item: first at any γ
+    places = log_ratio.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
+    return places.to(llm_scores.dtype).masked_fill(~torch.isfinite(llm_scores), -float("inf"))

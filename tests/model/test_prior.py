@@ -20,6 +20,21 @@ def test_a_strong_prior_lifts_popular_items_but_keeps_the_llm_first_item_and_the
     assert torch.equal(with_prior(llm, prior, 1e-9)[0].argsort(descending=True), llm[0].argsort(descending=True))
 
 
+def test_a_prior_too_strong_for_any_float_still_orders_the_items_below_the_llm_first_one():
+    items = 2000
+    llm = torch.arange(items, 0, -1, dtype=torch.float).unsqueeze(0)  # the LLM ranks item 0 first, then 1, 2, ...
+    prior = torch.linspace(0.0, 1.0, items).unsqueeze(0)  # the prior ranks them the other way round
+    order = with_prior(llm, prior, 10000.0)[0].argsort(descending=True).tolist()
+    assert order[0] == 0
+    assert order[1:] == list(range(items - 1, 0, -1))  # (1 + P)^γ is inf in float32 and float64 here
+
+
+def test_ties_of_the_prior_keep_the_llm_order():
+    llm = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    prior = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0]])
+    assert with_prior(llm, prior, 3.0)[0].argsort(descending=True).tolist() == [0, 1, 2, 3, 4]
+
+
 def test_popularity_counts_the_training_part_of_every_users_sequence(build):
     _, train_data, *_, model = build("BIGRec", prior="popularity")
     dataset = train_data._dataset
