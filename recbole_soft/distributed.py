@@ -50,9 +50,15 @@ def single_cpu_launch_note() -> str | None:
     whatever ``--num_processes`` says (several CPU processes only through MPI)."""
     if not _cpu_requested() or is_launched():
         return None
-    return ("accelerate launch --cpu started this run as one process (Accelerate starts several CPU processes only "
+    note = ("accelerate launch --cpu started this run as one process (Accelerate starts several CPU processes only "
             "through MPI). For N processes use: accelerate launch --multi_gpu --num_processes N run_recbole_soft.py "
             "...; without CUDA its processes share the work on the CPU.")
+    threads, cores = torch.get_num_threads(), os.cpu_count() or 1
+    if threads < cores:
+        # Accelerate sets OMP_NUM_THREADS to the physical cores divided by --num_processes, for processes that never start
+        note += (f" This one process computes with {threads} of the {cores} CPU threads (OMP_NUM_THREADS); "
+                 f"python run_recbole_soft.py ... uses them all.")
+    return note
 
 
 def _cpu_requested() -> bool:

@@ -110,6 +110,15 @@ def test_accelerate_launch_cpu_is_told_how_to_start_several_processes(monkeypatc
     assert distributed.single_cpu_launch_note() is None
 
 
+def test_accelerate_launch_cpu_is_told_when_its_one_process_runs_on_fewer_threads_than_the_machine_has(monkeypatch):
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setattr(distributed.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(distributed.torch, "get_num_threads", lambda: 1)
+    assert "computes with 1 of the 2 CPU threads (OMP_NUM_THREADS)" in distributed.single_cpu_launch_note()
+    monkeypatch.setattr(distributed.torch, "get_num_threads", lambda: 2)
+    assert "OMP_NUM_THREADS" not in distributed.single_cpu_launch_note()
+
+
 def test_two_processes_split_work_into_blocks_and_meet_again(tmp_path):
     first, second = reports(launch([script(tmp_path, "primitives.py", PRIMITIVES)], 2, tmp_path), tmp_path, "primitives")
     assert (first["index"], second["index"], first["count"], first["main"], second["main"]) == (0, 1, 2, True, False)
