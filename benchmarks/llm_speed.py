@@ -1,4 +1,5 @@
-"""Speed and memory of the LLM backbone on a real dataset: training samples/s, item-table time, scoring users/s.
+"""Speed and memory of the LLM backbone on a real dataset: training samples/s, item-table time, scoring users/s,
+and rows/s of teacher-forced candidate scoring (pairwise AUC, DMPO's reference pass).
 
     python benchmarks/llm_speed.py --dataset=ml-100k --users=64 --train_batches=8
 
@@ -18,6 +19,8 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_soft.config import Config
+from recbole_soft.data.negatives import uniform_sampler
+from recbole_soft.llm.likelihood import encode_targets, target_log_probs
 from recbole_soft.model.bigrec import BIGRec
 
 
@@ -47,6 +50,28 @@ def train_speed(model: BIGRec, train_data, batches: int) -> float:
     return samples / (time.perf_counter() - start)
 
 
+@torch.no_grad()
+def candidate_scoring_speed(model: BIGRec, users, negatives_per_row: int) -> dict[str, float]:
+    """Rows/s scoring the true next title and ``negatives_per_row`` uniform negatives per row: each prompt encoded
+    once for its candidates (what the model does without gradients), and as whole prompt + title sequences (what a
+    training step does)."""
+    negatives = uniform_sampler(model.titles, 0).sample(users[model.ITEM_ID].tolist(), negatives_per_row)
+    rows = model.rows_per_likelihood_pass(1 + negatives_per_row)
+    batches = [torch.arange(start, min(start + rows, len(users))) for start in range(0, len(users), rows)]
+
+    def whole_sequences(index):
+        prompts = model.prompts(users[index])
+        items = torch.cat([users[index][model.ITEM_ID].unsqueeze(1).cpu(), negatives[index]], dim=1)
+        titles = [model.titles[item] for item in items.flatten().tolist()]
+        repeated = [prompt for prompt in prompts for _ in range(1 + negatives_per_row)]
+        return target_log_probs(model.llm, encode_targets(model.tokenizer, repeated, titles, model.device))
+
+    _, shared_s = timed(lambda: [model.candidate_log_probs(users[index], negatives[index]) for index in batches])
+    _, whole_s = timed(lambda: [whole_sequences(index) for index in batches])
+    key = f"candidate_rows_per_s_1_plus_{negatives_per_row}"
+    return {f"{key}_prompt_once": len(users) / shared_s, f"{key}_whole_sequences": len(users) / whole_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-100k")
@@ -54,6 +79,7 @@ def main() -> None:
     parser.add_argument("--train_batches", type=int, default=8)
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam widths of the one answer that K = 0 grounds")
     parser.add_argument("--ranking_beams", type=int, nargs="*", default=[10], help="K of the top-K trie beam ranking")
+    parser.add_argument("--negatives", type=int, default=3, help="negatives per row of the candidate scoring (DMPO: 3)")
     parser.add_argument("--llm_path", default=None)
     parser.add_argument("--llm_dtype", default="auto", help="auto | float32 | bfloat16")
     parser.add_argument("--out", default=None, help="JSON file for the figures")
@@ -84,6 +110,7 @@ def main() -> None:
         model.ranking_beams = k
         _, seconds = timed(lambda: model.full_sort_predict(users))
         figures[f"score_users_per_s_ranking_beams{k}"] = len(users) / seconds
+    figures.update(candidate_scoring_speed(model, users, args.negatives))
     figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():
         figures["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20

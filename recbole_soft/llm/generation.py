@@ -6,7 +6,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.compat import kv_cache_keyword, kv_cache_of
-from recbole_soft.llm.likelihood import prompt_ids, target_ids
+from recbole_soft.llm.likelihood import left_padded_prompts, real_token_positions, target_ids
 from recbole_soft.llm.memory import in_batches
 
 
@@ -122,20 +122,8 @@ class TitleGenerator:
         return titles
 
 
-def _left_padded(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``input_ids`` and ``attention_mask`` with left padding: every prompt ends where generation starts."""
-    encoded = [prompt_ids(tokenizer, prompt) for prompt in prompts]
-    width = max(len(ids) for ids in encoded)
-    input_ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        attention_mask[row, width - len(ids) :] = 1
-    return input_ids, attention_mask
-
-
 def _generate_batch(model, tokenizer, prompts: list[str], decoding: Decoding) -> list[str]:
-    input_ids, attention_mask = _left_padded(tokenizer, prompts)
+    input_ids, attention_mask = left_padded_prompts(tokenizer, prompts)
     width = input_ids.size(1)
     device = next(model.parameters()).device
     constraint = None
@@ -180,9 +168,9 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
     prompts = [prompt for prompt, _ in rows]
     closed = [trie.closed_nodes(excluded) for _, excluded in rows]
     device = next(model.parameters()).device
-    input_ids, attention_mask = _left_padded(tokenizer, prompts)
+    input_ids, attention_mask = left_padded_prompts(tokenizer, prompts)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    positions = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+    positions = real_token_positions(attention_mask)
     output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     cache, next_position = kv_cache_of(output), positions[:, -1] + 1
     cache_keyword = kv_cache_keyword(model)

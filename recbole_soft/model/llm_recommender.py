@@ -21,7 +21,14 @@ from recbole_soft.settings import AUTO
 from recbole_soft.llm.generation import Decoding, TitleGenerator, TitleTrie
 from recbole_soft.llm.grounding import Grounder, item_table_key, l2_scores
 from recbole_soft.llm.hybrid import PROJECTOR_FILE, HybridEmbedding, add_placeholder_token, install_hybrid_embedding
-from recbole_soft.llm.likelihood import encode_targets, prompt_ids, target_cross_entropy, target_ids, target_log_probs
+from recbole_soft.llm.likelihood import (
+    encode_targets,
+    prompt_ids,
+    shared_prompt_log_probs,
+    target_cross_entropy,
+    target_ids,
+    target_log_probs,
+)
 from recbole_soft.llm.loading import (
     adapter_base_model,
     cache_root,
@@ -224,12 +231,12 @@ class LLMRecommender(SequentialRecommender):
         """Summed log-probabilities (and token counts) of ``[true item, *negatives]`` per row: ``[rows, 1 + k]``."""
         prompts = self.prompts(interaction)
         candidates = torch.cat([interaction[self.ITEM_ID].cpu().unsqueeze(1), negatives.cpu()], dim=1)
+        titles = [[self.titles[item] for item in row] for row in candidates.tolist()]
+        if not torch.is_grad_enabled():  # scoring only: each prompt encoded once for all its candidates
+            return shared_prompt_log_probs(self.llm, self.tokenizer, prompts, titles)
         width = candidates.size(1)
         batch = encode_targets(
-            self.tokenizer,
-            [prompt for prompt in prompts for _ in range(width)],
-            [self.titles[item] for item in candidates.flatten().tolist()],
-            self.device,
+            self.tokenizer, [prompt for prompt in prompts for _ in range(width)], sum(titles, []), self.device
         )
         log_probs, counts = target_log_probs(self.llm, batch)
         return log_probs.view(-1, width), counts.view(-1, width)

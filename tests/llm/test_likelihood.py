@@ -1,7 +1,14 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from recbole_soft.llm.likelihood import IGNORE_INDEX, encode_targets, prompt_ids, target_ids, target_log_probs
+from recbole_soft.llm.likelihood import (
+    IGNORE_INDEX,
+    encode_targets,
+    prompt_ids,
+    shared_prompt_log_probs,
+    target_ids,
+    target_log_probs,
+)
 
 CPU = torch.device("cpu")
 
@@ -33,3 +40,17 @@ def test_batched_log_probs_equal_those_of_each_sequence_alone(tiny_llm):
             expected = sum(alone[len(ids) - n - 1 + j, ids[len(ids) - n + j]] for j in range(n))
             assert count == n
             assert torch.isclose(batched, expected, atol=1e-4)
+
+
+def test_a_prompt_encoded_once_for_all_its_targets_scores_them_as_whole_sequences_do(tiny_llm):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    prompts = ["Name a film:", "Name a film you liked a lot last year, and only its title:"]
+    targets = [["Heat", "The Big Sleep (1946)", "Alien"], ["Vertigo (1958)", "Up", "Heat"]]
+    shared, shared_counts = shared_prompt_log_probs(model, tokenizer, prompts, targets)
+    pairs = [(prompt, target) for prompt, row in zip(prompts, targets) for target in row]
+    with torch.no_grad():
+        whole, counts = target_log_probs(model, encode_targets(tokenizer, *map(list, zip(*pairs)), CPU))
+    assert shared.shape == (2, 3)
+    assert shared_counts.flatten().tolist() == counts.tolist()
+    assert torch.allclose(shared.flatten(), whole, atol=1e-4)

@@ -75,6 +75,24 @@ def test_teacher_forced_scores_do_not_depend_on_how_many_sequences_share_a_pass(
     assert one_at_a_time[1] == many[1]
 
 
+@pytest.mark.parametrize("representation", ["text", "hybrid"])
+def test_candidates_scored_without_gradients_share_their_prompt_and_score_as_with_gradients(
+    build, sasrec_checkpoint, representation
+):
+    from recbole_soft.data.negatives import uniform_sampler
+
+    *_, test_data, model = build("DMPO", item_representation=representation, item_encoder_checkpoint=sasrec_checkpoint)
+    rows = next(iter(test_data))[0]
+    negatives = uniform_sampler(model.titles, 7).sample(rows["item_id"].tolist(), 3)
+    model.eval()
+    with_gradients, counts = model.candidate_log_probs(rows, negatives)
+    with torch.no_grad():
+        shared, shared_counts = model.candidate_log_probs(rows, negatives)
+    assert with_gradients.requires_grad and not shared.requires_grad
+    assert torch.equal(counts, shared_counts)
+    assert torch.allclose(shared, with_gradients.detach(), atol=1e-4)
+
+
 def test_a_pass_holds_whole_rows_within_the_likelihood_batch(build):
     model = build("BIGRec", likelihood_batch_size=16)[-1]
     assert [model.rows_per_likelihood_pass(width) for width in (1, 4, 6, 16, 40)] == [16, 4, 2, 1, 1]
