@@ -18,7 +18,7 @@ from recbole.utils.argument_list import training_arguments
 
 from recbole_soft.compat import FIXED_MODELS, is_run_log
 from recbole_soft.config import Config, trains_item_encoder
-from recbole_soft.data import require_dataset_files, require_item_text_field
+from recbole_soft.data import cap_test_users, require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
 from recbole_soft.distributed import (
     gather,
@@ -132,11 +132,12 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
 
 
 def prepare_data(config: Config) -> tuple:
-    """(dataset, train_data, valid_data, test_data): loaded, split and masked (``exclude_history``) as every model
-    of the plugin sees them."""
+    """(dataset, train_data, valid_data, test_data): loaded, split, tested on ``test_user_num`` users and masked
+    (``exclude_history``) as every model of the plugin sees them."""
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    test_data = cap_test_users(test_data, config["test_user_num"])
     align_history_masking(config, dataset, valid_data, test_data)
     return dataset, train_data, valid_data, test_data
 

@@ -119,6 +119,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "grounding_pooling": one_of(POOLINGS),
     "resume": _TRUE_OR_FALSE,
     "exclude_history": _TRUE_OR_FALSE,
+    "test_user_num": (optional(_positive_int), "a positive integer, or ~ to test every user"),
     "llm_valid_by": one_of(VALIDATIONS),
     "curriculum": one_of(SCHEDULES),
     "title_normalization": one_of(TITLE_NORMALIZATIONS),

@@ -82,6 +82,13 @@ def loaded_test_results(config, model, test_data) -> tuple[dict, dict | None]:
     return metrics, getattr(trainer, "run_info", {}).get("result_without_prior")
 
 
+def test_a_test_split_of_one_seeded_user_scores_that_user_alone_and_of_every_user_scores_them_all(classical_config):
+    every = run_recbole_soft("Pop", "tiny", config_dict=classical_config)["test_result"]
+    assert run_recbole_soft("Pop", "tiny", config_dict={**classical_config, "test_user_num": 24})["test_result"] == every
+    one = run_recbole_soft("Pop", "tiny", config_dict={**classical_config, "test_user_num": 1})["test_result"]
+    assert {one[f"hit@{k}"] for k in (1, 5, 10, 20)} <= {0.0, 1.0}
+
+
 @pytest.mark.parametrize("model", ["Pop", "SASRec"])
 def test_a_loaded_recbole_model_gives_the_test_metrics_of_the_run_that_saved_it(model, classical_config, monkeypatch):
     result = run_recbole_soft(model, "tiny", config_dict={**classical_config, "exclude_history": True})

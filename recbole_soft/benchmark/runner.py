@@ -88,8 +88,9 @@ def check_runs(runs: list[Run], forced: Collection[str] = ()) -> None:
     """Fail before anything trains: bad settings, missing data or titles, or finished runs made with other settings."""
     from recbole_soft.quick_start import check_inputs
 
-    if len({excludes_history(run.plan) for run in runs}) > 1:
-        raise SuiteError("exclude_history must be the same for every model of a suite: one table, one protocol.")
+    for key in PROTOCOL_KEYS:
+        if len({protocol_value(run.plan, key) for run in runs}) > 1:
+            raise SuiteError(f"{key} must be the same for every model of a suite: one table, one protocol.")
     checked = set()
     for run in runs:
         if run.label not in checked:
@@ -107,9 +108,19 @@ def check_runs(runs: list[Run], forced: Collection[str] = ()) -> None:
             )
 
 
-def excludes_history(plan: dict) -> bool:
-    """Whether the run masks each user's earlier items (the protocol's default is not to)."""
-    return bool(plan["config"].get("exclude_history", False))
+PROTOCOL_KEYS = ("exclude_history", "test_user_num")  # what every model of one table must share
+
+
+def protocol_value(plan: dict, key: str):
+    """A protocol setting of the run (the protocol's default, False or ~, when the suite does not set it)."""
+    return plan["config"].get(key) or None
+
+
+def protocol_title(plan: dict) -> str:
+    """How the table's models were tested, for its title."""
+    masking = "earlier items excluded" if protocol_value(plan, "exclude_history") else "earlier items not excluded"
+    users = protocol_value(plan, "test_user_num")
+    return f"all items ranked ({masking}), " + (f"test split of {users:,} seeded users" if users else "test split")
 
 
 def _comparable(plan: dict) -> dict:
@@ -241,9 +252,7 @@ def report(suite: Suite, out: Path, runs: list[Run]) -> list[Path]:
     rows = [row for label, results in by_label.items() for row in model_rows(label, plans[label], results)]
     rows += [row for label, members in suite.selections.items() if all(member in by_label for member in members)
              for row in selected_rows(label, members, plans, by_label)]
-    masking = "earlier items excluded" if runs and excludes_history(runs[0].plan) else "earlier items not excluded"
-    title = f"{suite.name}: {suite.dataset}, all items ranked ({masking}), test split"
-    paths = write_report(out, title, rows) if rows else []
+    paths = write_report(out, f"{suite.name}: {suite.dataset}, {protocol_title(runs[0].plan)}", rows) if rows else []
     described = {
         "suite": os.path.relpath(suite.path, out),
         "dataset": suite.dataset,

@@ -2,16 +2,22 @@
 
 RecBole's sequential augmentation yields one training sample per prefix of every user's history (about 100k on
 ml-100k), far more than an LLM can be tuned on; SOFT's paper uses 4,096. The same seed gives the same subset.
+An LLM ranks a few users per second on a CPU, so a large dataset's test split can be a seeded sample of its users.
 """
+
+from logging import getLogger
 
 import numpy as np
 import torch
-from recbole.data.dataloader import TrainDataLoader
+from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.data.dataset import Dataset
 from recbole.data.interaction import Interaction
 
 from recbole_soft.distributed import own_slice
 from recbole_soft.errors import InvalidSetting
+
+
+TEST_USER_SEED = 0  # not the run's seed: every model and seed of a table is tested on the same users
 
 
 def seeded_indices(total: int, num: int, seed: int) -> np.ndarray:
@@ -51,3 +57,23 @@ def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> T
         return train_data
     capped = dataset.copy(seeded_rows(dataset, num, seed))
     return TrainDataLoader(train_data.config, capped, train_data._sampler, shuffle=train_data.shuffle)
+
+
+def cap_test_users(test_data: FullSortEvalDataLoader, num: int | None) -> FullSortEvalDataLoader:
+    """A full-ranking test loader over ``num`` users drawn with ``TEST_USER_SEED`` (all their test rows, nothing
+    else changed); ``test_data`` itself when ``num`` is None."""
+    if num is None:
+        return test_data
+    if not isinstance(test_data, FullSortEvalDataLoader):
+        raise InvalidSetting("test_user_num needs full-ranking evaluation (eval_args: {mode: full}).")
+    dataset = test_data._dataset
+    users = dataset.inter_feat[dataset.uid_field].unique()
+    if num > len(users):
+        raise InvalidSetting(
+            f"test_user_num={num} is larger than the {len(users)} test users of this dataset: lower it, or set "
+            f"test_user_num: ~ to test every user."
+        )
+    kept = users[torch.from_numpy(seeded_indices(len(users), num, TEST_USER_SEED))]
+    rows = torch.isin(dataset.inter_feat[dataset.uid_field], kept)
+    getLogger().info(f"Test split: {num} of {len(users)} users (test_user_num, seed {TEST_USER_SEED}), {int(rows.sum())} rows")
+    return FullSortEvalDataLoader(test_data.config, dataset.copy(dataset.inter_feat[rows]), test_data._sampler)

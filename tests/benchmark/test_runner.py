@@ -167,11 +167,19 @@ def test_plans_and_results_hold_paths_relative_to_the_results_folder(tmp_path, d
     assert str(out.resolve()) not in result_text and str(out.resolve()) not in (out / "environment.json").read_text()
 
 
-def test_models_of_one_suite_cannot_differ_in_history_masking(tmp_path, data_root, monkeypatch):
+@pytest.mark.parametrize("setting", ["exclude_history: True", "test_user_num: 5"])
+def test_models_of_one_suite_cannot_differ_in_the_protocol(tmp_path, data_root, monkeypatch, setting):
     monkeypatch.setattr(runner, "execute", lambda run: pytest.fail(f"{run.label} ran"))
-    suite = tiny_suite(tmp_path, data_root, "  Pop: {config: {exclude_history: True}}\n  GRU4Rec: {}\n")
-    with pytest.raises(SuiteError, match="exclude_history must be the same for every model of a suite"):
+    suite = tiny_suite(tmp_path, data_root, f"  Pop: {{config: {{{setting}}}}}\n  GRU4Rec: {{}}\n")
+    key = setting.split(":")[0]
+    with pytest.raises(SuiteError, match=f"{key} must be the same for every model of a suite"):
         run_suite(suite, tmp_path / "out")
+
+
+def test_the_table_title_says_how_many_seeded_users_were_tested():
+    plan = {"config": {"exclude_history": True, "test_user_num": 1000}}
+    assert runner.protocol_title(plan) == "all items ranked (earlier items excluded), test split of 1,000 seeded users"
+    assert runner.protocol_title({"config": {}}) == "all items ranked (earlier items not excluded), test split"
 
 
 def test_a_model_ranked_with_a_prior_is_reported_alone_and_with_the_prior_from_the_same_runs():
