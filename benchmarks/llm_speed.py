@@ -19,8 +19,9 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_soft.config import Config
+from recbole_soft.data import batch_indices
 from recbole_soft.data.negatives import uniform_sampler
-from recbole_soft.llm.likelihood import encode_targets, target_log_probs
+from recbole_soft.llm.likelihood import shared_prompt_log_probs, whole_sequence_log_probs
 from recbole_soft.model.bigrec import BIGRec
 
 
@@ -56,18 +57,16 @@ def candidate_scoring_speed(model: BIGRec, users, negatives_per_row: int) -> dic
     once for its candidates (what the model does without gradients), and as whole prompt + title sequences (what a
     training step does)."""
     negatives = uniform_sampler(model.titles, 0).sample(users[model.ITEM_ID].tolist(), negatives_per_row)
-    rows = model.rows_per_likelihood_pass(1 + negatives_per_row)
-    batches = [torch.arange(start, min(start + rows, len(users))) for start in range(0, len(users), rows)]
+    batches = batch_indices(len(users), model.rows_per_likelihood_pass(1 + negatives_per_row))
 
-    def whole_sequences(index):
-        prompts = model.prompts(users[index])
-        items = torch.cat([users[index][model.ITEM_ID].unsqueeze(1).cpu(), negatives[index]], dim=1)
-        titles = [model.titles[item] for item in items.flatten().tolist()]
-        repeated = [prompt for prompt in prompts for _ in range(1 + negatives_per_row)]
-        return target_log_probs(model.llm, encode_targets(model.tokenizer, repeated, titles, model.device))
+    def scored_by(scoring):
+        for index in batches:
+            items = torch.cat([users[index][model.ITEM_ID].unsqueeze(1).cpu(), negatives[index]], dim=1)
+            titles = [[model.titles[item] for item in row] for row in items.tolist()]
+            scoring(model.llm, model.tokenizer, model.prompts(users[index]), titles)
 
-    _, shared_s = timed(lambda: [model.candidate_log_probs(users[index], negatives[index]) for index in batches])
-    _, whole_s = timed(lambda: [whole_sequences(index) for index in batches])
+    _, shared_s = timed(lambda: scored_by(shared_prompt_log_probs))
+    _, whole_s = timed(lambda: scored_by(whole_sequence_log_probs))
     key = f"candidate_rows_per_s_1_plus_{negatives_per_row}"
     return {f"{key}_prompt_once": len(users) / shared_s, f"{key}_whole_sequences": len(users) / whole_s}
 

@@ -149,7 +149,8 @@ def provide_item_encoder(config: Config) -> None:
     if not trains_item_encoder(config):
         return
     settings = item_encoder_settings(config)
-    keyed = {name: value for name, value in settings.items() if name not in RESUME_NEUTRAL_KEYS}
+    # which users are tested changes neither the encoder's training nor its validation
+    keyed = {name: value for name, value in settings.items() if name not in {*RESUME_NEUTRAL_KEYS, "test_user_num"}}
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
     if main_process_value(checkpoint.is_file()):
@@ -290,8 +291,8 @@ def load_data_and_model(model_file: str | Path) -> tuple:
 
 
 def load_data(checkpoint: dict) -> tuple:
-    """(config, dataset, train_data, valid_data, test_data) rebuilt with the checkpoint's settings: loaded, split and
-    masked (``exclude_history``) as its run did."""
+    """(config, dataset, train_data, valid_data, test_data) rebuilt with the checkpoint's settings: loaded, split,
+    sampled (``test_user_num``) and masked (``exclude_history``) as its run did."""
     config = checkpoint["config"]
     config.compatibility_settings()  # RecBole's numpy aliases (its metrics use np.float): unpickling skips __init__
     check_inputs(config)

@@ -18,6 +18,7 @@ def recommend(model_file: str | Path, user_tokens: list[str], k: int = 10) -> di
     from recbole_soft.quick_start import load_data, load_model, read_checkpoint
 
     checkpoint = read_checkpoint(model_file)
+    checkpoint["config"]["test_user_num"] = None  # any user with a test interaction, not only a run's tested sample
     config, dataset, train_data, _, test_data = load_data(checkpoint)
     users = tested_user_ids(test_data, user_tokens)  # before the model loads: a wrong id or k fails at once
     require_k_in_range(k, test_data._dataset.item_num - 1)

@@ -54,6 +54,14 @@ def test_recommendations_are_the_top_of_the_users_ranking_in_the_test(model, tit
     assert all(name.split()[0] in GENRES if titles else name.startswith("i") for name, _ in ranked)
 
 
+def test_a_run_tested_on_a_sample_of_users_recommends_to_every_user(data_root, tmp_path):
+    checkpoint = trained("Pop", data_root, tmp_path, test_user_num=1)
+    tested = load_data_and_model(checkpoint)[-1]._dataset
+    [tested_user] = [tested.id2token(tested.uid_field, user) for user in tested.inter_feat[tested.uid_field].tolist()]
+    others = [f"u{user}" for user in range(1, 25) if f"u{user}" != tested_user]
+    assert len(recommend(checkpoint, others, k=3)) == 23
+
+
 def test_the_command_prints_k_ranked_titles_with_scores_for_each_user(pop_with_titles):
     process = subprocess.run(
         [COMMAND, "--checkpoint", pop_with_titles, "--user", "u1", "--user", "u2", "--k", "4"],

@@ -60,20 +60,23 @@ def cap_train_data(train_data: TrainDataLoader, num: int | None, seed: int) -> T
 
 
 def cap_test_users(test_data: FullSortEvalDataLoader, num: int | None) -> FullSortEvalDataLoader:
-    """A full-ranking test loader over ``num`` users drawn with ``TEST_USER_SEED`` (all their test rows, nothing
-    else changed); ``test_data`` itself when ``num`` is None."""
+    """A full-ranking test loader over the first ``num`` users, with a test row, of a permutation of every user id
+    drawn with ``TEST_USER_SEED`` (all their test rows, nothing else changed); ``test_data`` itself when ``num`` is
+    None. A user's place in the permutation does not depend on the split, so a general and a sequential model are
+    tested on the same users wherever both test them."""
     if num is None:
         return test_data
     if not isinstance(test_data, FullSortEvalDataLoader):
         raise InvalidSetting("test_user_num needs full-ranking evaluation (eval_args: {mode: full}).")
     dataset = test_data._dataset
-    users = dataset.inter_feat[dataset.uid_field].unique()
-    if num > len(users):
+    tested = dataset.inter_feat[dataset.uid_field].unique()
+    if num > len(tested):
         raise InvalidSetting(
-            f"test_user_num={num} is larger than the {len(users)} test users of this dataset: lower it, or set "
+            f"test_user_num={num} is larger than the {len(tested)} test users of this dataset: lower it, or set "
             f"test_user_num: ~ to test every user."
         )
-    kept = users[torch.from_numpy(seeded_indices(len(users), num, TEST_USER_SEED))]
+    order = torch.from_numpy(np.random.default_rng(TEST_USER_SEED).permutation(dataset.user_num))
+    kept = order[torch.isin(order, tested)][:num]
     rows = torch.isin(dataset.inter_feat[dataset.uid_field], kept)
-    getLogger().info(f"Test split: {num} of {len(users)} users (test_user_num, seed {TEST_USER_SEED}), {int(rows.sum())} rows")
-    return FullSortEvalDataLoader(test_data.config, dataset.copy(dataset.inter_feat[rows]), test_data._sampler)
+    getLogger().info(f"Test split: {num} of {len(tested)} users (test_user_num, seed {TEST_USER_SEED}), {int(rows.sum())} rows")
+    return type(test_data)(test_data.config, dataset.copy(dataset.inter_feat[rows]), test_data._sampler)

@@ -6,7 +6,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.compat import kv_cache_keyword, kv_cache_of
-from recbole_soft.llm.likelihood import left_padded_prompts, real_token_positions, target_ids
+from recbole_soft.llm.likelihood import encode_prompts, left_padded_prompts, target_ids
 from recbole_soft.llm.memory import in_batches
 
 
@@ -167,14 +167,10 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
     """
     prompts = [prompt for prompt, _ in rows]
     closed = [trie.closed_nodes(excluded) for _, excluded in rows]
-    device = next(model.parameters()).device
-    input_ids, attention_mask = left_padded_prompts(tokenizer, prompts)
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    positions = real_token_positions(attention_mask)
-    output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache, next_position = kv_cache_of(output), positions[:, -1] + 1
-    cache_keyword = kv_cache_keyword(model)
-    log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
+    encoded = encode_prompts(model, tokenizer, prompts)
+    cache, attention_mask, next_position = encoded.cache, encoded.attention_mask, encoded.next_position
+    device, cache_keyword = attention_mask.device, kv_cache_keyword(model)
+    log_probs = torch.log_softmax(encoded.next_logits.float(), dim=-1)
     beams = [_Beam(prompt, prompt, trie.root, 0.0) for prompt in range(len(prompts))]
     finished: list[list[tuple[str, float]]] = [[] for _ in prompts]
     for _ in range(max_new_tokens):

@@ -45,6 +45,27 @@ def real_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
+class EncodedPrompts:
+    """Prompts run through the model once, ready for their answers' tokens."""
+
+    next_logits: torch.Tensor  # [prompts, vocabulary]: the distribution of each answer's first token
+    cache: object  # the prompts' KV cache (transformers' Cache)
+    attention_mask: torch.Tensor  # [prompts, width], left-padded
+    next_position: torch.Tensor  # [prompts]: the position id of each answer's first token
+
+
+def encode_prompts(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> EncodedPrompts:
+    """One forward pass over the left-padded prompts, keeping their KV cache and only the last position's logits."""
+    device = next(model.parameters()).device
+    input_ids, attention_mask = (tensor.to(device) for tensor in left_padded_prompts(tokenizer, prompts))
+    positions = real_token_positions(attention_mask)
+    output = model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
+    )
+    return EncodedPrompts(output.logits[:, -1], kv_cache_of(output), attention_mask, positions[:, -1] + 1)
+
+
+@dataclass
 class TargetBatch:
     """Left-padded ``prompt + target`` rows: every target ends at the last position, so logits are kept for the
     last ``target_width`` positions only (the LM head over prompt tokens is a fifth of a small model's compute)."""
@@ -103,24 +124,29 @@ def target_cross_entropy(model: torch.nn.Module, batch: TargetBatch) -> torch.Te
     return -log_probs.sum() / counts.sum()
 
 
+def whole_sequence_log_probs(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], targets: list[list[str]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``target_log_probs`` of every ``prompt + target`` pair, ``[prompts, targets per prompt]``, each pair one
+    sequence: what a training step scores (its dropout and gradient checkpointing do not go with a shared cache)."""
+    per_prompt = len(targets[0])
+    repeated = [prompt for prompt in prompts for _ in range(per_prompt)]
+    batch = encode_targets(tokenizer, repeated, [target for row in targets for target in row], next(model.parameters()).device)
+    log_probs, counts = target_log_probs(model, batch)
+    return log_probs.view(-1, per_prompt), counts.view(-1, per_prompt)
+
+
 @torch.no_grad()
 def shared_prompt_log_probs(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str], targets: list[list[str]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``target_log_probs`` of every ``prompt + target`` pair, ``[prompts, targets per prompt]``, with each prompt
-    encoded once: its KV cache is copied to its targets, so scoring k titles after a prompt of ~200 tokens costs
-    about one prompt instead of k (pairwise AUC, DMPO's reference). Without gradients only: a training step keeps one
-    sequence per pair (its dropout and gradient checkpointing do not go with a shared cache)."""
-    device = next(model.parameters()).device
+    """``whole_sequence_log_probs`` with each prompt encoded once: its KV cache is copied to its targets, so scoring
+    k titles after a prompt of ~200 tokens costs about one prompt instead of k (pairwise AUC, DMPO's reference)."""
     per_prompt = len(targets[0])
-    input_ids, attention_mask = (tensor.to(device) for tensor in left_padded_prompts(tokenizer, prompts))
-    positions = real_token_positions(attention_mask)
-    prompt_output = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
-    )
+    encoded = encode_prompts(model, tokenizer, prompts)
+    device = encoded.next_logits.device
     owner = torch.arange(len(prompts), device=device).repeat_interleave(per_prompt)
-    cache = kv_cache_of(prompt_output)
-    cache.reorder_cache(owner)
+    encoded.cache.reorder_cache(owner)
     answers = [target_ids(tokenizer, target) for row in targets for target in row]
     width = max(len(ids) for ids in answers)
     answer_ids = torch.full((len(answers), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -130,13 +156,13 @@ def shared_prompt_log_probs(
     answer_ids, labels = answer_ids.to(device), labels.to(device)
     logits = model(
         input_ids=answer_ids,
-        attention_mask=torch.cat([attention_mask[owner], (labels != IGNORE_INDEX).long()], dim=1),
-        position_ids=positions[owner, -1:] + 1 + torch.arange(width, device=device),
+        attention_mask=torch.cat([encoded.attention_mask[owner], (labels != IGNORE_INDEX).long()], dim=1),
+        position_ids=encoded.next_position[owner, None] + torch.arange(width, device=device),
         use_cache=True,
-        **{kv_cache_keyword(model): cache},
+        **{kv_cache_keyword(model): encoded.cache},
     ).logits
-    # an answer's first token is predicted at the prompt's last position, token j at the answer's position j - 1
-    predicting = torch.cat([prompt_output.logits[owner, -1:], logits[:, :-1]], dim=1).float()
+    # an answer's first token is predicted after the prompt, token j at the answer's position j - 1
+    predicting = torch.cat([encoded.next_logits[owner, None], logits[:, :-1]], dim=1).float()
     token_nll = F.cross_entropy(
         predicting.reshape(-1, predicting.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
     ).view(labels.shape)

@@ -58,10 +58,12 @@ class SequenceCost:
         return tokens * ((self.layers + 1) * self.hidden + 2 * self.intermediate) * self.value_bytes
 
     def forward(self, tokens: int, kept: int) -> int:
-        """A pass without gradients (teacher-forced scoring, embedding): one layer's activations over every token
-        and the float32 logits of the ``kept`` positions (logits, their float copy and the loss's)."""
+        """A pass without gradients (teacher-forced scoring): one layer's activations over every token, every
+        layer's KV cache (a candidate scored after a shared prompt holds its own copy of the prompt's) and the
+        float32 logits of the ``kept`` positions (logits, their float copy and the loss's)."""
         activations = tokens * (4 * self.hidden + 2 * self.intermediate) * self.value_bytes
-        return activations + kept * self.vocabulary * FLOAT32_BYTES * 3
+        kv_cache = 2 * self.layers * self.kv_width * tokens * self.value_bytes
+        return activations + kv_cache + kept * self.vocabulary * FLOAT32_BYTES * 3
 
     def training(self, tokens: int, kept: int, checkpointing: bool) -> int:
         """A pass with gradients: the activations kept for the backward pass, about 34 bytes per hidden unit, token

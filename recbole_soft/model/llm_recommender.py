@@ -28,6 +28,7 @@ from recbole_soft.llm.likelihood import (
     target_cross_entropy,
     target_ids,
     target_log_probs,
+    whole_sequence_log_probs,
 )
 from recbole_soft.llm.loading import (
     adapter_base_model,
@@ -229,17 +230,11 @@ class LLMRecommender(SequentialRecommender):
         self, interaction: Interaction, negatives: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed log-probabilities (and token counts) of ``[true item, *negatives]`` per row: ``[rows, 1 + k]``."""
-        prompts = self.prompts(interaction)
         candidates = torch.cat([interaction[self.ITEM_ID].cpu().unsqueeze(1), negatives.cpu()], dim=1)
         titles = [[self.titles[item] for item in row] for row in candidates.tolist()]
-        if not torch.is_grad_enabled():  # scoring only: each prompt encoded once for all its candidates
-            return shared_prompt_log_probs(self.llm, self.tokenizer, prompts, titles)
-        width = candidates.size(1)
-        batch = encode_targets(
-            self.tokenizer, [prompt for prompt in prompts for _ in range(width)], sum(titles, []), self.device
-        )
-        log_probs, counts = target_log_probs(self.llm, batch)
-        return log_probs.view(-1, width), counts.view(-1, width)
+        # scoring only: each prompt encoded once for all its candidates
+        scored = whole_sequence_log_probs if torch.is_grad_enabled() else shared_prompt_log_probs
+        return scored(self.llm, self.tokenizer, self.prompts(interaction), titles)
 
     @torch.no_grad()
     def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, show_progress: bool = False) -> float:

@@ -44,6 +44,11 @@ def test_a_test_split_of_n_users_holds_all_test_rows_of_the_same_seeded_users_wh
     assert sorted(user for batch in capped for user in batch[0]["user_id"].tolist()) == sorted(users)
 
 
+def test_a_general_and_a_sequential_model_are_tested_on_the_same_seeded_users(build):
+    general, sequential = (cap_test_users(build(model)[3], 5)._dataset for model in ("Pop", "SASRec"))
+    assert {user for user, _ in pairs(general)} == {user for user, _ in pairs(sequential)}
+
+
 def test_no_test_user_cap_keeps_the_loader_and_a_cap_above_the_users_is_refused(build):
     test_data = build("SASRec")[3]
     assert cap_test_users(test_data, None) is test_data

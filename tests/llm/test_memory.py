@@ -83,6 +83,8 @@ def test_a_sequence_costs_more_with_more_tokens_beams_and_gradients():
     assert LLAMA_3B.training(420, 21, checkpointing=True) > LLAMA_3B.forward(420, 21)
     # a 3B model's KV cache: 2 x 28 layers x 1024 values x 2 bytes = 112 KiB per token and beam
     assert LLAMA_3B.generation(400, 32, 1) - LLAMA_3B.generation(399, 32, 1) == 2 * 28 * 1024 * 2 + 2 * 8192 * 2
+    # a teacher-forced pass holds the same cache beside one layer's activations (a shared prompt's copy per candidate)
+    assert LLAMA_3B.forward(400, 21) - LLAMA_3B.forward(399, 21) == 2 * 28 * 1024 * 2 + (4 * 3072 + 2 * 8192) * 2
 
 
 def test_the_cost_is_read_from_the_models_config(tiny_llm):

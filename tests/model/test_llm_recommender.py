@@ -77,17 +77,26 @@ def test_teacher_forced_scores_do_not_depend_on_how_many_sequences_share_a_pass(
 
 @pytest.mark.parametrize("representation", ["text", "hybrid"])
 def test_candidates_scored_without_gradients_share_their_prompt_and_score_as_with_gradients(
-    build, sasrec_checkpoint, representation
+    build, sasrec_checkpoint, representation, monkeypatch
 ):
     from recbole_soft.data.negatives import uniform_sampler
+    from recbole_soft.model import llm_recommender
 
     *_, test_data, model = build("DMPO", item_representation=representation, item_encoder_checkpoint=sasrec_checkpoint)
     rows = next(iter(test_data))[0]
     negatives = uniform_sampler(model.titles, 7).sample(rows["item_id"].tolist(), 3)
     model.eval()
+    shared_calls, score_shared = [], llm_recommender.shared_prompt_log_probs
+
+    def counted(*args):
+        shared_calls.append(torch.is_grad_enabled())
+        return score_shared(*args)
+
+    monkeypatch.setattr(llm_recommender, "shared_prompt_log_probs", counted)
     with_gradients, counts = model.candidate_log_probs(rows, negatives)
     with torch.no_grad():
         shared, shared_counts = model.candidate_log_probs(rows, negatives)
+    assert shared_calls == [False]  # the prompt is shared only where nothing is trained
     assert with_gradients.requires_grad and not shared.requires_grad
     assert torch.equal(counts, shared_counts)
     assert torch.allclose(shared, with_gradients.detach(), atol=1e-4)
