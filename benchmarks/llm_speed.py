@@ -61,9 +61,8 @@ def candidate_scoring_speed(model: BIGRec, users, negatives_per_row: int) -> dic
 
     def scored_by(scoring):
         for index in batches:
-            items = torch.cat([users[index][model.ITEM_ID].unsqueeze(1).cpu(), negatives[index]], dim=1)
-            titles = [[model.titles[item] for item in row] for row in items.tolist()]
-            scoring(model.llm, model.tokenizer, model.prompts(users[index]), titles)
+            rows = users[index]
+            scoring(model.llm, model.tokenizer, model.prompts(rows), model.candidate_titles(rows, negatives[index]))
 
     _, shared_s = timed(lambda: scored_by(shared_prompt_log_probs))
     _, whole_s = timed(lambda: scored_by(whole_sequence_log_probs))

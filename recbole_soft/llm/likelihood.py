@@ -110,7 +110,12 @@ def target_log_probs(model: torch.nn.Module, batch: TargetBatch) -> tuple[torch.
         position_ids=batch.position_ids,
         logits_to_keep=kept,
     ).logits[:, :-1]
-    labels = batch.labels[:, -batch.target_width :]
+    return summed_log_probs(logits, batch.labels[:, -batch.target_width :])
+
+
+def summed_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the summed log-probability of its labelled tokens under ``logits`` (``[rows, width, vocabulary]``,
+    position j predicting ``labels[:, j]``; IGNORE_INDEX not scored), and how many labelled tokens it has."""
     token_nll = F.cross_entropy(
         logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
     ).view(labels.shape)
@@ -162,9 +167,5 @@ def shared_prompt_log_probs(
         **{kv_cache_keyword(model): encoded.cache},
     ).logits
     # an answer's first token is predicted after the prompt, token j at the answer's position j - 1
-    predicting = torch.cat([encoded.next_logits[owner, None], logits[:, :-1]], dim=1).float()
-    token_nll = F.cross_entropy(
-        predicting.reshape(-1, predicting.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(labels.shape)
-    counts = (labels != IGNORE_INDEX).sum(dim=1)
-    return -token_nll.sum(dim=1).view(-1, per_prompt), counts.view(-1, per_prompt)
+    log_probs, counts = summed_log_probs(torch.cat([encoded.next_logits[owner, None], logits[:, :-1]], dim=1), labels)
+    return log_probs.view(-1, per_prompt), counts.view(-1, per_prompt)

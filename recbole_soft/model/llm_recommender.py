@@ -230,11 +230,14 @@ class LLMRecommender(SequentialRecommender):
         self, interaction: Interaction, negatives: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed log-probabilities (and token counts) of ``[true item, *negatives]`` per row: ``[rows, 1 + k]``."""
-        candidates = torch.cat([interaction[self.ITEM_ID].cpu().unsqueeze(1), negatives.cpu()], dim=1)
-        titles = [[self.titles[item] for item in row] for row in candidates.tolist()]
         # scoring only: each prompt encoded once for all its candidates
         scored = whole_sequence_log_probs if torch.is_grad_enabled() else shared_prompt_log_probs
-        return scored(self.llm, self.tokenizer, self.prompts(interaction), titles)
+        return scored(self.llm, self.tokenizer, self.prompts(interaction), self.candidate_titles(interaction, negatives))
+
+    def candidate_titles(self, interaction: Interaction, negatives: torch.Tensor) -> list[list[str]]:
+        """Per row, the titles of ``[true item, *negatives]``."""
+        candidates = torch.cat([interaction[self.ITEM_ID].cpu().unsqueeze(1), negatives.cpu()], dim=1)
+        return [[self.titles[item] for item in row] for row in candidates.tolist()]
 
     @torch.no_grad()
     def pairwise_auc(self, rows: Interaction, negatives: torch.Tensor, show_progress: bool = False) -> float:
