@@ -142,7 +142,19 @@ class Config(RecBoleConfig):
         check_names(self.file_config_dict, known, where="the config files")
         check_names({**self.variable_config_dict, **self.cmd_config_dict}, known, where="the command line or config dict")
         check_values(self.final_config_dict)
+        self._check_hybrid_model()
         self._check_item_encoder()
+
+    def _check_hybrid_model(self) -> None:
+        """Hybrid prompts need a projector the model trains: a model that trains nothing (ICL) fails here, before a
+        run trains its item encoder."""
+        if not is_llm_model(self["model"]) or self["item_representation"] != "hybrid":
+            return
+        if not get_model(self["model"]).trains_adapter:
+            raise InvalidSetting(
+                f"item_representation=hybrid needs a trained projector, and {self['model']} trains nothing: "
+                f"use item_representation=text."
+            )
 
     def _check_item_encoder(self) -> None:
         """The encoder a hybrid model trains in the run must be a classical sequential model: a misspelt or other

@@ -175,3 +175,9 @@ def check_values(settings: dict) -> None:
             f"history_len={history} is longer than the MAX_ITEM_LIST_LENGTH={kept} items RecBole keeps per user: "
             f"lower history_len or raise MAX_ITEM_LIST_LENGTH."
         )
+    beams = settings.get("ranking_beams")
+    if not settings.get("constrained_decoding", True) and beams:
+        raise InvalidSetting(
+            f"ranking_beams={beams} searches the trie of real titles, which constrained_decoding=False turns off: "
+            f"set ranking_beams=0 to rank by grounding one free answer (BIGRec), or keep constrained_decoding=True."
+        )

@@ -99,6 +99,20 @@ def test_a_hybrid_model_refuses_an_item_encoder_it_cannot_train_before_training_
         Config(model="SOFT", dataset="ml-100k", config_dict={"item_representation": "hybrid", "item_encoder": encoder})
 
 
+@pytest.mark.parametrize("checkpoint", [None, "saved/SASRec.pth"])
+def test_a_model_that_trains_nothing_refuses_hybrid_prompts_before_any_encoder_trains(checkpoint):
+    with pytest.raises(ValueError, match="item_representation=hybrid needs a trained projector, and ICL trains nothing"):
+        Config(model="ICL", dataset="ml-100k",
+               config_dict={"item_representation": "hybrid", "item_encoder_checkpoint": checkpoint})
+
+
+def test_beam_ranking_without_the_title_trie_is_refused():
+    with pytest.raises(ValueError, match="ranking_beams=10 searches the trie of real titles"):
+        Config(model="BIGRec", dataset="ml-100k", config_dict={"constrained_decoding": False})
+    free_answer = Config(model="BIGRec", dataset="ml-100k", config_dict={"constrained_decoding": False, "ranking_beams": 0})
+    assert free_answer["ranking_beams"] == 0
+
+
 def test_the_item_encoder_is_named_in_its_registered_spelling():
     assert Config(model="CLCLMRec", dataset="ml-100k", config_dict={"item_encoder": "gru4rec"})["item_encoder"] == "GRU4Rec"
 

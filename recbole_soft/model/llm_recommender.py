@@ -106,7 +106,7 @@ class LLMRecommender(SequentialRecommender):
         )
         self.trie = TitleTrie.from_titles(self.tokenizer, self.titles) if config["constrained_decoding"] else None
         self.decoding = Decoding(config["num_beams"], config["max_new_tokens"], config["length_penalty"], self.trie)
-        self.ranking_beams = config["ranking_beams"] if self.trie is not None else 0
+        self.ranking_beams = config["ranking_beams"]  # > 0 only with the trie (settings.check_values)
         sizes = self._batch_sizes(config)
         self.grounder = Grounder(self.llm, self.tokenizer, config["grounding_pooling"], sizes["embedding_batch_size"])
         self.generator = TitleGenerator(self.llm, self.tokenizer, sizes["generation_batch_size"])
@@ -124,11 +124,6 @@ class LLMRecommender(SequentialRecommender):
 
     def _hybrid_embedding(self, config, dataset, base: torch.nn.Module) -> HybridEmbedding:
         """LLaRA's hybrid input: the frozen item embeddings of ``item_encoder_checkpoint`` behind a trainable projector."""
-        if not self.trains_adapter:
-            raise InvalidSetting(
-                f"item_representation=hybrid needs a trained projector, and {config['model']} trains nothing: "
-                f"use item_representation=text."
-            )
         self.item_encoder = restore_recbole_model(
             config["item_encoder_checkpoint"], dataset, self.device, "item_encoder_checkpoint"
         )

@@ -144,10 +144,3 @@ def test_a_text_adapter_cannot_be_loaded_as_a_hybrid_one_nor_the_reverse(build, 
         hybrid.load_adapter(tmp_path / "text")
     with pytest.raises(InvalidSetting, match="item_representation=hybrid"):
         text.load_adapter(tmp_path / "hybrid")
-
-
-def test_icl_refuses_the_hybrid_representation_it_could_not_train(build, sasrec_checkpoint):
-    from recbole_soft.errors import InvalidSetting
-
-    with pytest.raises(InvalidSetting, match="trains nothing"):
-        build("ICL", item_representation="hybrid", item_encoder_checkpoint=sasrec_checkpoint)
