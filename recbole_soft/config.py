@@ -59,11 +59,15 @@ def dataset_defaults(dataset: str) -> Path | None:
     return file if file.is_file() else None
 
 
+def has_hybrid_prompts(config) -> bool:
+    """Whether the run's model is an LLM model with ``item_representation: hybrid``."""
+    return is_llm_model(config["model"]) and config["item_representation"] == "hybrid"
+
+
 def trains_item_encoder(config) -> bool:
-    """Whether the run trains the item encoder of its hybrid prompts first: an LLM model with
-    ``item_representation: hybrid`` and no ``item_encoder_checkpoint``."""
-    return (is_llm_model(config["model"]) and config["item_representation"] == "hybrid"
-            and not config["item_encoder_checkpoint"])
+    """Whether the run trains the item encoder of its hybrid prompts first: hybrid prompts and no
+    ``item_encoder_checkpoint``."""
+    return has_hybrid_prompts(config) and not config["item_encoder_checkpoint"]
 
 
 class Config(RecBoleConfig):
@@ -148,9 +152,7 @@ class Config(RecBoleConfig):
     def _check_hybrid_model(self) -> None:
         """Hybrid prompts need a projector the model trains: a model that trains nothing (ICL) fails here, before a
         run trains its item encoder."""
-        if not is_llm_model(self["model"]) or self["item_representation"] != "hybrid":
-            return
-        if not get_model(self["model"]).trains_adapter:
+        if has_hybrid_prompts(self) and not get_model(self["model"]).trains_adapter:
             raise InvalidSetting(
                 f"item_representation=hybrid needs a trained projector, and {self['model']} trains nothing: "
                 f"use item_representation=text."
