@@ -34,6 +34,7 @@ from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
+from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 
 
 def run_recbole_soft(
@@ -92,7 +93,7 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
     trained = perf_counter()
     resumed_s = trainer.run_state.seconds_before if hasattr(trainer, "run_state") else 0.0
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    test_result = evaluate(trainer, test_data, saved, config["show_progress"])
     evaluated = perf_counter()
 
     result = {
@@ -129,6 +130,14 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
     if trainer.config["resume"] and not is_llm_model(trainer.config["model"]):
         getLogger().warning(not_resumable_note(trainer))
     return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress)
+
+
+def evaluate(trainer, test_data, saved: bool, show_progress: bool) -> dict:
+    """The trainer's test; a classical model's result also gets the pairwise AUC an LLM trainer adds to its own."""
+    result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
+    if is_llm_model(trainer.config["model"]):
+        return result
+    return with_pairwise_auc(result, trainer.model, test_data, trainer.config)
 
 
 def prepare_data(config: Config) -> tuple:
@@ -344,6 +353,8 @@ def check_inputs(config: Config) -> None:
     require_dataset_files(config)
     if is_llm_model(config["model"]):
         require_item_text_field(config)
+    elif config["pairwise_auc_negatives"]:
+        require_item_text_field(config, "needs item titles for pairwise_auc_negatives (its negatives differ in title)")
 
 
 def result_path(saved_model_file: str) -> Path:

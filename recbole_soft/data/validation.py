@@ -75,19 +75,20 @@ def _require_numbers(path: Path, fields: list[str], separator: str, encoding: st
             )
 
 
-def require_item_text_field(config: Config) -> None:
-    """LLM models read item titles from the item file; the field must exist there."""
+def require_item_text_field(config: Config, need: str = "needs item titles") -> None:
+    """LLM models read item titles from the item file (and so does any model's pairwise AUC, ``need`` says which);
+    the field must exist there."""
     field = config["item_text_field"]
     item_file = atomic_file(config, "item")
     if not item_file.is_file():
         raise MissingInput(
-            f"{config['model']} needs item titles, but dataset '{config['dataset']}' has no item file {item_file}. "
+            f"{config['model']} {need}, but dataset '{config['dataset']}' has no item file {item_file}. "
             f"Add one with an item_id column and a title column, and set item_text_field to the title column."
         )
     fields = atomic_fields(item_file, config["field_separator"])
     if field not in fields:
         raise InvalidData(
-            f"{config['model']} reads item titles from the field item_text_field='{field}', but the item file "
+            f"{config['model']} {need}, read from the field item_text_field='{field}', but the item file "
             f"{item_file} has no such field (its fields: {', '.join(fields)}). Set item_text_field to the field "
             f"that holds the titles, e.g. --item_text_field=title."
         )

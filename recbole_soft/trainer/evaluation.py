@@ -1,15 +1,15 @@
 """What every LLM trainer adds to RecBole's evaluation: the prior's weight chosen on validation, what the model
-answered, and DMPO's pairwise AUC."""
+answered, and DMPO's pairwise AUC (``pairwise_auc``)."""
 from pathlib import Path
 
 import torch
 from recbole.evaluator import Collector
 from recbole.utils import set_color
 
-from recbole_soft.data.negatives import uniform_sampler
 from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
+from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
@@ -82,20 +82,6 @@ def record_beside_prior(trainer) -> None:
         trainer.run_info["result_with_prior"] = others
     for name, other in others.items():
         trainer.logger.info(set_color(f"with the {name} prior instead", "blue") + f": {other}")
-
-
-def with_pairwise_auc(result: dict | None, model, eval_data, config) -> dict | None:
-    """``result`` plus ``pairwise_auc`` when ``pairwise_auc_negatives`` > 0: is the true next title more likely than
-    a uniformly drawn other title, by the model's own log-likelihood? (Bai et al. evaluate DMPO this way; the seeded
-    negatives are the same for every model.)"""
-    count = config["pairwise_auc_negatives"]
-    if not count or result is None:
-        return result
-    rows = eval_data._dataset.inter_feat
-    negatives = uniform_sampler(model.titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), count)
-    auc = model.pairwise_auc(rows, negatives, config["show_progress"])
-    result["pairwise_auc"] = round(auc, config["metric_decimal_place"])
-    return result
 
 
 @torch.no_grad()

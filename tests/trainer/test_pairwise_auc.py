@@ -1,0 +1,50 @@
+import pytest
+import torch
+from recbole.data.interaction import Interaction
+
+from recbole_soft import run_recbole_soft
+from recbole_soft.trainer import pairwise_auc
+from recbole_soft.trainer.pairwise_auc import score_pairwise_auc
+from tests.conftest import write_atomic_dataset
+
+
+class ScoresAreItemIds(torch.nn.Module):
+    """A RecBole-like model that scores item i with i, for every user."""
+
+    ITEM_ID = "item_id"
+
+    def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
+        return torch.arange(10.0).repeat(len(interaction))
+
+
+def test_a_classical_model_wins_a_pair_when_it_scores_the_true_item_higher_and_half_a_tie():
+    rows = Interaction({"item_id": torch.tensor([5, 2, 7])})
+    negatives = torch.tensor([[1, 9], [3, 2], [6, 8]])  # wins: 1, 0; 0, tie; 1, 0
+    assert score_pairwise_auc(ScoresAreItemIds(), rows, negatives, batch_size=2, device="cpu") == pytest.approx(2.5 / 6)
+
+
+def test_a_classical_and_an_llm_model_of_a_run_meet_the_same_negatives_and_both_report_the_auc(
+    llm_config, monkeypatch
+):
+    drawn = {}
+    draw = pairwise_auc.uniform_sampler
+
+    def recorded(titles, seed):
+        sampler = draw(titles, seed)
+        sample = sampler.sample
+        sampler.sample = lambda positives, k: drawn.setdefault(model, sample(positives, k))
+        return sampler
+
+    monkeypatch.setattr(pairwise_auc, "uniform_sampler", recorded)
+    results = {}
+    for model in ("Pop", "ICL"):
+        results[model] = run_recbole_soft(model, "tiny", config_dict={**llm_config, "pairwise_auc_negatives": 2})
+    assert torch.equal(drawn["Pop"], drawn["ICL"]) and drawn["Pop"].shape == (24, 2)
+    assert all(0.0 <= result["test_result"]["pairwise_auc"] <= 1.0 for result in results.values())
+
+
+def test_a_classical_model_asked_for_the_auc_on_a_dataset_without_titles_is_told_what_to_set(llm_config, tmp_path):
+    write_atomic_dataset(tmp_path, "named", title_field="name")
+    settings = {**llm_config, "data_path": str(tmp_path), "pairwise_auc_negatives": 1}
+    with pytest.raises(ValueError, match="Pop needs item titles for pairwise_auc_negatives.*item_text_field='title'"):
+        run_recbole_soft("Pop", "named", config_dict=settings)
