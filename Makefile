@@ -27,8 +27,9 @@ install: $(BIN)/activate
 run: install
 	$(BIN)/python run_recbole_soft.py --model=SOFT --dataset=ml-100k
 
+# one pytest worker per core (pytest-xdist), each test file on one worker: its module fixtures run once
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 $(LOCK_TOOL)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOL)

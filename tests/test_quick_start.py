@@ -186,3 +186,17 @@ def test_clclmrec_without_instruction_tuning_trains_its_contrastive_encoder_firs
     assert [path.name.split("-item-encoder")[0] for path in (tmp_path / "saved").glob("*-item-encoder-*.pth")] == ["CL4SRec"]
     assert list(result["stage_times_s"]) == ["recommendation"]
     assert result["selection"]["samples"] == 6 and 0.0 <= result["test_result"]["hit@10"] <= 1.0
+
+
+def test_the_embedded_llm_fine_tunes_and_ranks_real_ml_100k_users_with_real_titles(cache_dir, tmp_path):
+    settings = {  # the quick suite's data (28 most active users) and tiny budget, 8 of its users ranked with 3 beams
+        "user_inter_num_interval": "[300,inf)", "item_inter_num_interval": "[8,inf)", "MAX_ITEM_LIST_LENGTH": 20,
+        "epochs": 1, "train_sample_num": 8, "valid_sample_num": 4, "history_len": 5, "max_new_tokens": 12,
+        "ranking_beams": 3, "test_user_num": 8, "exclude_history": True, "checkpoint_dir": str(tmp_path),
+        "show_progress": False, "state": "INFO",
+    }
+    result = run_recbole_soft("BIGRec", "ml-100k", config_dict=settings)
+    assert set(result["test_result"]) == EXPECTED_METRICS
+    answers = result["answers"]
+    assert answers["answers"] == 8 and answers["distinct_items"] > 1
+    assert answers["no_item_share"] == 0 and answers["in_history_share"] == 0  # the trie, and the masked history

@@ -9,15 +9,20 @@ from tests.benchmark.test_suite import HEAD_TO_HEAD, SUITES
 
 ARTEFACTS = ["table.md", "table.csv", "results.json", "scores.png", "environment.json", "suite.log"]
 LLM_MODELS = {"ICL", "BIGRec", "DMPO", "SOFT"}
-# the LLM rows rank with 3 beams instead of the default 10: the 16 ranking passes of the suite (validation and test of
-# 8 LLM rows) are most of the test suite's time, and 3 beams take about 40% less
-QUICK_OVERRIDES = {"ranking_beams": 3}
 
 
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory, cache_dir):
-    """The shipped quick suite, run once: every model on 28 ml-100k users with the embedded LLM."""
-    return run_suite(load_suite(SUITES / "quick.yaml"), tmp_path_factory.mktemp("quick"), overrides=QUICK_OVERRIDES)
+def quick_overrides(tiny_llm) -> dict:
+    """The tiny Llama in place of the embedded LLM: the suite's 8 LLM rows are about its plumbing, and with the
+    embedded LLM their 16 ranking passes took 13 of the test suite's 31 minutes (test_quick_start runs the embedded
+    LLM on the same ml-100k users)."""
+    return {"llm_path": str(tiny_llm)}
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory, cache_dir, quick_overrides):
+    """The shipped quick suite, run once: every model on 28 ml-100k users."""
+    return run_suite(load_suite(SUITES / "quick.yaml"), tmp_path_factory.mktemp("quick"), overrides=quick_overrides)
 
 
 def tiny_suite(tmp_path, data_root, models: str, seeds: str = "[2020]"):
@@ -66,19 +71,19 @@ def test_the_quick_suite_is_a_smoke_test_whose_classical_rows_learn_something(qu
     assert f"suite quick: all {len(load_suite(SUITES / 'quick.yaml').models)} runs finished (" in last_line
 
 
-def test_a_finished_suite_is_not_run_again(quick_results, monkeypatch):
+def test_a_finished_suite_is_not_run_again(quick_results, quick_overrides, monkeypatch):
     before = (quick_results / "results.json").read_text()
     monkeypatch.setattr(runner, "execute", lambda run: pytest.fail(f"{run.label} ran again"))
-    run_suite(load_suite(SUITES / "quick.yaml"), quick_results, overrides=QUICK_OVERRIDES)
+    run_suite(load_suite(SUITES / "quick.yaml"), quick_results, overrides=quick_overrides)
     assert (quick_results / "results.json").read_text() == before
     assert "finished before, kept" in (quick_results / "suite.log").read_text()
 
 
-def test_finished_results_made_with_other_settings_are_not_mixed_in(quick_results, monkeypatch):
+def test_finished_results_made_with_other_settings_are_not_mixed_in(quick_results, quick_overrides, monkeypatch):
     monkeypatch.setattr(runner, "execute", lambda run: pytest.fail(f"{run.label} ran"))
     with pytest.raises(SuiteError, match=r"other settings.*train_sample_num: 8 -> 4.*--force"):
         run_suite(
-            load_suite(SUITES / "quick.yaml"), quick_results, overrides={**QUICK_OVERRIDES, "train_sample_num": 4}
+            load_suite(SUITES / "quick.yaml"), quick_results, overrides={**quick_overrides, "train_sample_num": 4}
         )
 
 
