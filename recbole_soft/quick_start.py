@@ -78,7 +78,7 @@ def run_recbole_soft(
 def run_configured(config: Config, saved: bool, started: float) -> dict:
     """The run of ``run_recbole_soft`` once its settings are resolved and its log is open."""
     logger = getLogger()
-    provide_item_encoder(config)
+    encoder_s = provide_item_encoder(config)
 
     dataset, train_data, valid_data, test_data = prepare_data(config)
     logger.info(dataset)
@@ -103,8 +103,9 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         "valid_score_bigger": trainer.valid_metric_bigger,
         "best_valid_result": best_valid_result,
         "test_result": test_result,
-        "train_time_s": trained - start + resumed_s,
+        "train_time_s": trained - start + resumed_s + encoder_s,
         "resumed_time_s": resumed_s,  # the part of train_time_s spent by the interrupted processes it continues
+        "item_encoder_time_s": encoder_s,  # the part spent training the hybrid prompts' item encoder
         "eval_time_s": evaluated - trained,
         "peak_memory_mb": peak_memory_mb(),
         "processes": process_count(),
@@ -151,12 +152,14 @@ def prepare_data(config: Config) -> tuple:
     return dataset, train_data, valid_data, test_data
 
 
-def provide_item_encoder(config: Config) -> None:
+def provide_item_encoder(config: Config) -> float:
     """``item_representation=hybrid`` without ``item_encoder_checkpoint``: train the item encoder (a RecBole model,
     ``item_encoder_config`` over the run's data settings) on the same data first and use its checkpoint. It is
-    kept in ``checkpoint_dir`` under a name made from its settings, so a resumed or repeated run trains it once."""
+    kept in ``checkpoint_dir`` under a name made from its settings, so a resumed or repeated run trains it once.
+    Returns the seconds spent training it here (0 when it was not trained by this run)."""
     if not trains_item_encoder(config):
-        return
+        return 0.0
+    started = perf_counter()
     settings = item_encoder_settings(config)
     # which users are tested changes neither the encoder's training nor its validation
     keyed = {name: value for name, value in settings.items() if name not in {*RESUME_NEUTRAL_KEYS, "test_user_num"}}
@@ -164,9 +167,12 @@ def provide_item_encoder(config: Config) -> None:
     checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
     if main_process_value(checkpoint.is_file()):
         getLogger().info(set_color("item encoder", "green") + f": {checkpoint}, trained before with the same settings")
-    else:  # a classical model: trained by the main process while the others wait
-        on_main_process(lambda: train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint))
+        config["item_encoder_checkpoint"] = str(checkpoint)
+        return 0.0
+    # a classical model: trained by the main process while the others wait
+    on_main_process(lambda: train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint))
     config["item_encoder_checkpoint"] = str(checkpoint)
+    return perf_counter() - started
 
 
 def item_encoder_settings(config: Config) -> dict:

@@ -169,11 +169,12 @@ def test_a_hybrid_soft_run_trains_its_item_encoder_first_and_a_second_run_reuses
     [encoder] = (tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")
     trained_at = encoder.stat().st_mtime_ns
     assert 0.0 <= first["test_result"]["hit@10"] <= 1.0
+    assert 0 < first["item_encoder_time_s"] < first["train_time_s"]  # the encoder's training is part of the cost
 
     # another model, resuming or not (settings that do not change results do not change the encoder's name)
     second = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "resume": True}, command_line=False)
     assert list((tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")) == [encoder]
-    assert encoder.stat().st_mtime_ns == trained_at
+    assert encoder.stat().st_mtime_ns == trained_at and second["item_encoder_time_s"] == 0
     config, loaded, *_, test_data = load_data_and_model(model_file(second))
     assert loaded.hybrid_embedding is not None and config["item_encoder_checkpoint"] == str(encoder)
     assert loaded_test_results(config, loaded, test_data)[0] == dict(second["test_result"])
