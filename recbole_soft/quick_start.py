@@ -134,10 +134,8 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
 
 
 def evaluate(trainer, test_data, saved: bool, show_progress: bool) -> dict:
-    """The trainer's test; a classical model's result also gets the pairwise AUC an LLM trainer adds to its own."""
+    """The trainer's test, and the pairwise AUC on the same rows when asked (for every model, by its own measure)."""
     result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
-    if is_llm_model(trainer.config["model"]):
-        return result
     return with_pairwise_auc(result, trainer.model, test_data, trainer.config)
 
 

@@ -45,6 +45,7 @@ from recbole_soft.llm.loading import (
 from recbole_soft.llm.memory import CPU_BATCH_SIZES, SequenceCost, batch_for_free_memory
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
+from recbole_soft.model.pairwise_auc import pairwise_wins
 from recbole_soft.model.prior import build_priors, with_prior
 from recbole_soft.model.restored import item_embeddings, restore_recbole_model
 
@@ -243,8 +244,7 @@ class LLMRecommender(SequentialRecommender):
         batches = own_batches(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
         for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not show_progress):
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
-            positive, negative = log_probs[:, :1], log_probs[:, 1:]
-            wins += (positive > negative).sum() + 0.5 * (positive == negative).sum()
+            wins += pairwise_wins(log_probs[:, :1], log_probs[:, 1:])
         self.train(was_training)
         return sum_over_processes(wins).item() / negatives.numel()
 

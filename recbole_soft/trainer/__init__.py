@@ -7,6 +7,6 @@
 - ``dmpo_trainer.DMPOTrainer``: SFT, negatives and reference log-probabilities, preference optimisation.
 
 Which trainer a model uses is declared in ``recbole_soft.registry``. Resume state and adapter checkpoints are in
-``checkpoint``; what every LLM evaluation adds (the answers' spread, the priors' γ) is in ``evaluation``, DMPO's
-pairwise AUC (for classical models too) in ``pairwise_auc``.
+``checkpoint``; what every LLM evaluation adds (the answers' spread, the priors' γ) is in ``evaluation``, which
+model measures DMPO's pairwise AUC on a run's test rows (every model, classical ones too) in ``pairwise_auc``.
 """

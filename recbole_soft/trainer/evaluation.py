@@ -1,5 +1,5 @@
-"""What every LLM trainer adds to RecBole's evaluation: the prior's weight chosen on validation, what the model
-answered, and DMPO's pairwise AUC (``pairwise_auc``)."""
+"""What every LLM trainer adds to RecBole's evaluation: the prior's weight chosen on validation and what the model
+answered."""
 from pathlib import Path
 
 import torch
@@ -9,7 +9,6 @@ from recbole.utils import set_color
 from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
-from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
@@ -55,9 +54,9 @@ def collect_beside_prior(trainer, batched_data, interaction, positive_u, positiv
         trainer.other_priors[name] = collect(trainer.other_priors.get(name) or Collector(trainer.config), reweighted)
 
 
-def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
+def finish_evaluation(trainer) -> None:
     """Log (and keep in ``run_info``) how the model's top answers spread over items and, with priors, the metrics
-    of the LLM alone and with each other prior from the same pass; then add the pairwise AUC."""
+    of the LLM alone and with each other prior from the same pass."""
     if trainer.llm_alone is not None:
         record_beside_prior(trainer)
     answers = trainer.model.answers.summary()
@@ -68,7 +67,6 @@ def finish_evaluation(trainer, result: dict | None, eval_data) -> dict | None:
             f"distinct items; {answers['no_item_share']:.1%} name no item, {answers['in_history_share']:.1%} an item "
             f"the user already had"
         )
-    return with_pairwise_auc(result, trainer.model, eval_data, trainer.config)
 
 
 def record_beside_prior(trainer) -> None:
@@ -138,7 +136,8 @@ class LLMEvaluation:
             on_main_process(lambda: save_tested_model(self.saved_model_file, self.config, self.model, adapter))
         start_evaluation(self)
         result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
-        return finish_evaluation(self, result, eval_data)
+        finish_evaluation(self)
+        return result
 
     def _full_sort_batch_eval(self, batched_data):
         interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)

@@ -27,6 +27,19 @@ def test_embeddings_do_not_depend_on_batch_padding(tiny_llm):
     assert torch.allclose(grounder.embed(TITLES[1:]), alone, atol=1e-5)
 
 
+def test_texts_are_embedded_in_batches_of_similar_length_and_returned_in_their_own_order(tiny_llm, monkeypatch):
+    grounder = _grounder(tiny_llm)
+    texts = ["The Big Sleep (1946)", "Heat", "Big Sleep, The", "Up", "Heat Wave", "Toy Story"]
+    token_counts = {text: len(grounder.tokenizer(text, add_special_tokens=False).input_ids) for text in texts}
+    batches = []
+    embed_batch = grounder._embed_batch
+    monkeypatch.setattr(grounder, "_embed_batch", lambda batch: batches.append(batch) or embed_batch(batch))
+    embedded = grounder.embed(texts)
+    assert [token_counts[text] for batch in batches for text in batch] == sorted(token_counts[text] for text in texts)
+    one_by_one = torch.cat([embed_batch([text]) for text in texts])
+    assert torch.allclose(embedded, one_by_one, atol=1e-5)
+
+
 def test_the_item_table_is_computed_once_then_read_from_its_cache_file(tiny_llm, tmp_path, monkeypatch):
     grounder = _grounder(tiny_llm)
     cache_file = tmp_path / "table.pt"

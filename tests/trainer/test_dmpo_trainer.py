@@ -31,13 +31,6 @@ def test_dmpo_trains_against_a_frozen_reference_from_the_sft_adapter(build, samp
     assert not torch.allclose(policy, reference_now, atol=1e-4)  # the policy did
 
 
-def test_pairwise_auc_is_reported_for_any_llm_model_when_asked(llm_config):
-    from recbole_soft import run_recbole_soft
-
-    result = run_recbole_soft("ICL", "tiny", config_dict={**llm_config, "pairwise_auc_negatives": 2})
-    assert 0.0 <= result["test_result"]["pairwise_auc"] <= 1.0
-
-
 def test_the_preference_stage_scores_at_most_likelihood_batch_size_sequences_per_pass(build):
     config, train_data, valid_data, _, model = build(
         "DMPO", dmpo_neg_num=2, train_sample_num=8, train_batch_size=4, likelihood_batch_size=6

@@ -1,26 +1,9 @@
 import pytest
 import torch
-from recbole.data.interaction import Interaction
 
 from recbole_soft import run_recbole_soft
 from recbole_soft.trainer import pairwise_auc
-from recbole_soft.trainer.pairwise_auc import score_pairwise_auc
 from tests.conftest import write_atomic_dataset
-
-
-class ScoresAreItemIds(torch.nn.Module):
-    """A RecBole-like model that scores item i with i, for every user."""
-
-    ITEM_ID = "item_id"
-
-    def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
-        return torch.arange(10.0).repeat(len(interaction))
-
-
-def test_a_classical_model_wins_a_pair_when_it_scores_the_true_item_higher_and_half_a_tie():
-    rows = Interaction({"item_id": torch.tensor([5, 2, 7])})
-    negatives = torch.tensor([[1, 9], [3, 2], [6, 8]])  # wins: 1, 0; 0, tie; 1, 0
-    assert score_pairwise_auc(ScoresAreItemIds(), rows, negatives, batch_size=2, device="cpu") == pytest.approx(2.5 / 6)
 
 
 def test_a_classical_and_an_llm_model_of_a_run_meet_the_same_negatives_and_both_report_the_auc(
