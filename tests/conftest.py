@@ -34,9 +34,9 @@ def write_atomic_dataset(
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_compute_thread_per_xdist_worker():
-    """``make test`` starts one pytest-xdist worker per core: each worker, and every process it starts, computes on one
-    thread. Workers of one thread per core each (torch's default) oversubscribe the cores and spend the difference
-    spinning (on 2 cores: 45% more CPU time, 20% more wall time)."""
+    """Under pytest-xdist each worker, and every process it starts, computes on one thread: ``make test`` starts one
+    worker per core (``-n auto``), and workers of one thread per core each (torch's default) oversubscribe the cores
+    and spend the difference spinning (on 2 cores: 45% more CPU time, 20% more wall time)."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         yield
         return
@@ -83,16 +83,18 @@ def embedded_llm_folder(cache_dir, tmp_path_factory) -> Path:
 
     from recbole_soft.llm.loading import EMBEDDED_LLM, resolve_llm_folder
 
-    folder = cache_dir / "models" / EMBEDDED_LLM
-    if "PYTEST_XDIST_WORKER" not in os.environ or (folder / "config.json").is_file():
+    if "PYTEST_XDIST_WORKER" not in os.environ:
         return resolve_llm_folder(EMBEDDED_LLM, cache_dir)
+    if os.environ.get("RECBOLE_SOFT_TEST_CACHE"):  # one lasting cache for every worker: converted into it, once
+        with FileLock(cache_dir / "conversion.lock"):
+            return resolve_llm_folder(EMBEDDED_LLM, cache_dir)
     shared = tmp_path_factory.getbasetemp().parent / "shared-cache"  # the session's folder above every worker's
     shared.mkdir(exist_ok=True)
     with FileLock(shared / "conversion.lock"):
         converted = resolve_llm_folder(EMBEDDED_LLM, shared)
+    folder = cache_dir / "models" / EMBEDDED_LLM  # cache_dir is this worker's own: no other process links here
     folder.parent.mkdir(parents=True, exist_ok=True)
-    if not folder.exists():
-        folder.symlink_to(converted, target_is_directory=True)
+    folder.symlink_to(converted, target_is_directory=True)
     return folder
 
 

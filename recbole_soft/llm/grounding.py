@@ -27,6 +27,8 @@ class Grounder:
     @torch.no_grad()
     def embed(self, texts: list[str], show_progress: bool = False) -> torch.Tensor:
         """One embedding per text, in the order of ``texts``."""
+        if not texts:
+            return torch.empty(0, self.model.config.hidden_size, device=self._device())
         # batched shortest first: a batch pads to its longest text, and titles run from 2 to over 40 tokens
         order = shortest_first(texts, self.tokenizer)
         with self._base_model():

@@ -38,6 +38,7 @@ def test_texts_are_embedded_in_batches_of_similar_length_and_returned_in_their_o
     assert [token_counts[text] for batch in batches for text in batch] == sorted(token_counts[text] for text in texts)
     one_by_one = torch.cat([embed_batch([text]) for text in texts])
     assert torch.allclose(embedded, one_by_one, atol=1e-5)
+    assert grounder.embed([]).shape == (0, embedded.size(1))
 
 
 def test_the_item_table_is_computed_once_then_read_from_its_cache_file(tiny_llm, tmp_path, monkeypatch):

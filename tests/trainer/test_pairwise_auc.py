@@ -18,11 +18,20 @@ def test_a_classical_and_an_llm_model_of_a_run_meet_the_same_negatives_and_both_
         sampler.sample = lambda positives, k: drawn.setdefault(model, sample(positives, k))
         return sampler
 
+    scored_by_full_ranking = []
+    score = pairwise_auc.score_pairwise_auc
+
+    def recorded_scoring(model, *args, **kwargs):
+        scored_by_full_ranking.append(type(model).__name__)
+        return score(model, *args, **kwargs)
+
     monkeypatch.setattr(pairwise_auc, "uniform_sampler", recorded)
+    monkeypatch.setattr(pairwise_auc, "score_pairwise_auc", recorded_scoring)
     results = {}
     for model in ("Pop", "ICL"):
         results[model] = run_recbole_soft(model, "tiny", config_dict={**llm_config, "pairwise_auc_negatives": 2})
     assert torch.equal(drawn["Pop"], drawn["ICL"]) and drawn["Pop"].shape == (24, 2)
+    assert scored_by_full_ranking == ["Pop"]  # the LLM compares title likelihoods, its own measure
     assert all(0.0 <= result["test_result"]["pairwise_auc"] <= 1.0 for result in results.values())
 
 
