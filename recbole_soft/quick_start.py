@@ -157,20 +157,20 @@ def provide_item_encoder(config: Config) -> float:
     Returns the seconds spent training it here (0 when it was not trained by this run)."""
     if not trains_item_encoder(config):
         return 0.0
-    started = perf_counter()
     settings = item_encoder_settings(config)
     # which users are tested changes neither the encoder's training nor its validation
     keyed = {name: value for name, value in settings.items() if name not in {*RESUME_NEUTRAL_KEYS, "test_user_num"}}
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     checkpoint = Path(config["checkpoint_dir"]) / f"{config['item_encoder']}-item-encoder-{config['dataset']}-{key}.pth"
+    trained_s = 0.0
     if main_process_value(checkpoint.is_file()):
         getLogger().info(set_color("item encoder", "green") + f": {checkpoint}, trained before with the same settings")
-        config["item_encoder_checkpoint"] = str(checkpoint)
-        return 0.0
-    # a classical model: trained by the main process while the others wait
-    on_main_process(lambda: train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint))
+    else:  # a classical model: trained by the main process while the others wait
+        started = perf_counter()
+        on_main_process(lambda: train_recbole_model(config["item_encoder"], config["dataset"], settings, checkpoint))
+        trained_s = perf_counter() - started
     config["item_encoder_checkpoint"] = str(checkpoint)
-    return perf_counter() - started
+    return trained_s
 
 
 def item_encoder_settings(config: Config) -> dict:
