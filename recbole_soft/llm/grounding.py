@@ -11,7 +11,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.atomic import write_atomically
-from recbole_soft.distributed import main_process_value, on_main_process
+from recbole_soft.distributed import main_process_value, on_main_process, process_count
 from recbole_soft.llm.memory import in_batches
 from recbole_soft.settings import POOLINGS
 
@@ -30,7 +30,7 @@ class Grounder:
         if not texts:
             return torch.empty(0, self.model.config.hidden_size, device=self._device())
         # batched shortest first: a batch pads to its longest text, and titles run from 2 to over 40 tokens
-        order = shortest_first(texts, self.tokenizer)
+        order = dealt(shortest_first(texts, self.tokenizer), process_count())
         with self._base_model():
             chunks, self.batch_size = in_batches(
                 lambda batch: [self._embed_batch(batch)], [texts[index] for index in order], self.batch_size,
@@ -76,6 +76,13 @@ def shortest_first(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list
     """The indices of ``texts`` from the fewest tokens to the most (a stable order: ties keep their places)."""
     token_counts = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     return sorted(range(len(texts)), key=token_counts.__getitem__)
+
+
+def dealt(order: list[int], processes: int) -> list[int]:
+    """``order`` dealt out like cards into one block per process: under ``accelerate launch`` each process embeds its
+    own contiguous block (``in_batches``), so every process gets texts of every length, still shortest first, instead
+    of the last one getting all the longest. The block sizes are those of ``distributed.own_slice``."""
+    return [index for start in range(processes) for index in order[start::processes]]
 
 
 def item_table_key(model_id: str, precision: str, pooling: str, titles: list[str]) -> str:

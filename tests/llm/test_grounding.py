@@ -1,7 +1,8 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from recbole_soft.llm.grounding import Grounder, l2_scores
+from recbole_soft import distributed
+from recbole_soft.llm.grounding import Grounder, dealt, l2_scores
 
 TITLES = ["", "Heat", "Heat Wave", "The Big Sleep (1946)", "Toy Story", "Big Sleep, The"]
 
@@ -39,6 +40,18 @@ def test_texts_are_embedded_in_batches_of_similar_length_and_returned_in_their_o
     one_by_one = torch.cat([embed_batch([text]) for text in texts])
     assert torch.allclose(embedded, one_by_one, atol=1e-5)
     assert grounder.embed([]).shape == (0, embedded.size(1))
+
+
+def test_processes_share_texts_of_every_length_each_in_its_own_block(monkeypatch):
+    by_length = [7, 3, 9, 0, 4]  # text indices, shortest first
+    order = dealt(by_length, 2)
+    monkeypatch.setattr(distributed, "process_count", lambda: 2)
+    blocks = []
+    for index in (0, 1):
+        monkeypatch.setattr(distributed, "process_index", lambda: index)
+        blocks.append(order[distributed.own_slice(len(order))])
+    assert blocks == [[7, 9, 4], [3, 0]]
+    assert dealt(by_length, 1) == by_length
 
 
 def test_the_item_table_is_computed_once_then_read_from_its_cache_file(tiny_llm, tmp_path, monkeypatch):
