@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     suite.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the suite's); the table shows mean ± std")
     suite.add_argument("--out", help="results folder (default: results/<suite>-<date>); finished runs in it are kept")
     suite.add_argument("--force", action="store_true", help="rerun models that already finished in the results folder")
+    suite.add_argument("--trained_in", metavar="RESULTS_FOLDER", help="test the classical rows that finished in this "
+                       "other results folder with the same training settings (e.g. SASRec of the same seed), instead of "
+                       "training them again")
     suite.add_argument("--rows", nargs="+", metavar="LABEL", help="run only these rows (and the rows whose files they "
                        "reuse); the report shows every finished row of the results folder")
     args, rest = parser.parse_known_args(argv)
@@ -94,7 +97,7 @@ def run_benchmark(args: argparse.Namespace) -> Path:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     overrides = {**read_settings_files(args.config_file_list), **args.overrides}  # files < command line, as one run
-    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, overrides, args.rows)
+    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, overrides, args.rows, args.trained_in)
     print(f"results in {out}: table.md, table.csv, results.json, scores.png, environment.json")
     print((out / "table.md").read_text())
     return out

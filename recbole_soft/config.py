@@ -38,14 +38,40 @@ SETTING_READ = re.compile(r"""(?:config|final_config_dict)(?:\[|\.get\()\s*["'](
 
 @functools.cache
 def known_settings() -> frozenset[str]:
-    """Every setting name a run may be given: those of RecBole's and the package's yaml files (any model, any
-    dataset), the checked plugin settings, and every name RecBole's or the package's code reads (RecBole reads
-    some, such as ``encoding`` or ``tail_ratio``, without declaring them in a yaml file)."""
-    files = [*RECBOLE_PROPERTIES.glob("**/*.yaml"), *PACKAGE_PROPERTIES.glob("**/*.yaml")]
-    names = {name for file in files for name in (yaml.safe_load(file.read_text(encoding="utf-8")) or {})}
-    sources = [*RECBOLE_PROPERTIES.parent.glob("**/*.py"), *PACKAGE_PROPERTIES.parent.glob("**/*.py")]
+    """Every setting name a run may be given: RecBole's, those of the package's yaml files and code, and the
+    checked plugin settings."""
+    return recbole_settings() | _declared_or_read(PACKAGE_PROPERTIES) | set(VALUE_RULES)
+
+
+@functools.cache
+def recbole_settings() -> frozenset[str]:
+    """The setting names RecBole itself declares in its yaml files (any model, any dataset) or reads in its code (it
+    reads some, such as ``encoding`` or ``tail_ratio``, without declaring them)."""
+    return _declared_or_read(RECBOLE_PROPERTIES)
+
+
+def _declared_or_read(properties: Path) -> frozenset[str]:
+    """The names in the yaml files under ``properties`` and those read by the code of the package holding it."""
+    names = set().union(*(_yaml_names(file) for file in properties.glob("**/*.yaml")))
+    sources = properties.parent.glob("**/*.py")
     names |= {name for file in sources for name in SETTING_READ.findall(file.read_text(encoding="utf-8"))}
-    return frozenset(names | set(VALUE_RULES))
+    return frozenset(names)
+
+
+def _yaml_names(file: Path) -> set[str]:
+    return set(yaml.safe_load(file.read_text(encoding="utf-8")) or {})
+
+
+def plugin_defaults(model: str) -> set[str]:
+    """The names the package's yaml files set for a run of ``model`` (``default_files``)."""
+    return set().union(*(_yaml_names(file) for file in default_files(model, get_model(model))))
+
+
+def default_files(model: str, model_class: type) -> list[Path]:
+    """The package's yaml files a run of ``model`` reads, in order: the protocol, the model files of its class
+    hierarchy (base first), then the yaml a model registered from outside the package brought."""
+    registered = defaults_file(model)
+    return [PROTOCOL_FILE, *model_defaults(model_class), *([Path(registered)] if registered else [])]
 
 
 def model_defaults(model_class: type) -> list[Path]:
@@ -120,8 +146,7 @@ class Config(RecBoleConfig):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        registered = defaults_file(model)
-        for file in [PROTOCOL_FILE, *model_defaults(model_class), *([registered] if registered else [])]:
+        for file in default_files(model, model_class):
             self._update_internal_config_dict(str(file))
         dataset_file = dataset_defaults(dataset)
         if dataset_file is not None:

@@ -35,6 +35,7 @@ from recbole_soft.registry import get_model, get_trainer, is_llm_model
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
 from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
+from recbole_soft.trained_model import adopt_trained_model, check_trained_checkpoint, with_earlier_training
 
 
 def run_recbole_soft(
@@ -90,7 +91,11 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     start = perf_counter()
-    best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
+    if config["trained_checkpoint"]:
+        earlier = adopt_trained_model(trainer, config["trained_checkpoint"])
+        best_valid_score, best_valid_result = earlier["best_valid_score"], earlier["best_valid_result"]
+    else:
+        best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
     trained = perf_counter()
     resumed_s = trainer.run_state.seconds_before if hasattr(trainer, "run_state") else 0.0
     test_result = evaluate(trainer, test_data, saved, config["show_progress"])
@@ -112,6 +117,8 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **getattr(trainer, "run_info", {}),
     }
+    if config["trained_checkpoint"]:
+        result = with_earlier_training(result, earlier, config["trained_checkpoint"])
     result["result_file"] = str(result_path(trainer.saved_model_file))
     on_main_process(lambda: _write_result(result))
     logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
@@ -355,6 +362,8 @@ def load_weights(model, checkpoint: dict, model_file: Path) -> None:
 def check_inputs(config: Config) -> None:
     """Everything that can be checked before data and models load."""
     require_dataset_files(config)
+    if config["trained_checkpoint"]:
+        check_trained_checkpoint(config, read_checkpoint(config["trained_checkpoint"]))
     if is_llm_model(config["model"]):
         require_item_text_field(config)
     elif config["pairwise_auc_negatives"]:

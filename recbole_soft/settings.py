@@ -118,6 +118,8 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "llm_dtype": one_of(LLM_DTYPES),
     "grounding_pooling": one_of(POOLINGS),
     "resume": _TRUE_OR_FALSE,
+    "trained_checkpoint": (optional(lambda value: isinstance(value, str) and bool(value)),
+                           "the path of a <Model>-<time>.pth an earlier run wrote, or ~"),
     "exclude_history": _TRUE_OR_FALSE,
     "test_user_num": (optional(_positive_int), "a positive integer, or ~ to test every user"),
     "llm_valid_by": one_of(VALIDATIONS),

@@ -12,7 +12,7 @@ LAYERS = {
     "model": 3,
     "trainer": 4,
     "registry": 5, "config": 5,
-    "quick_start": 6, "recommend": 6,
+    "quick_start": 6, "recommend": 6, "trained_model": 6,
     "benchmark": 7,
     "cli": 8,
 }

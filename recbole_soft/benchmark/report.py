@@ -23,7 +23,8 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
     values = {column: [_value(result, column) for result in results.values()]
               for column in [*METRICS, *OPTIONAL_METRICS, *ANSWERS, *COSTS]}
     row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {},
-           "resumed_seeds": sorted(seed for seed, result in results.items() if result.get("resumed_time_s"))}
+           "resumed_seeds": sorted(seed for seed, result in results.items() if result.get("resumed_time_s")),
+           "trained_earlier_seeds": sorted(seed for seed, result in results.items() if result.get("trained_checkpoint"))}
     for column, column_values in values.items():
         present = [value for value in column_values if value is not None]
         if len(present) == len(column_values):
@@ -84,15 +85,22 @@ def cell(row: dict, column: str) -> str:
         text += f" ± {row['std'][column]:.{digits(column)}f}"
     if column == "train_time_s" and row["resumed_seeds"]:
         text += "*"
+    if column in ("train_time_s", "peak_memory_mb") and row.get("trained_earlier_seeds"):
+        text += "†"
     return text
 
 
 def footnotes(rows: list[dict]) -> str:
     """What a marked cell means, below the table when one is marked."""
-    if not any(row["resumed_seeds"] for row in rows):
-        return ""
-    return ("\n\\* resumed after an interruption: train s adds the time the interrupted run had spent up to its last "
-            "save, on a machine that may have been busier or idler then.\n")
+    notes = []
+    if any(row["resumed_seeds"] for row in rows):
+        notes.append("\\* resumed after an interruption: train s adds the time the interrupted run had spent up to its "
+                     "last save, on a machine that may have been busier or idler then.")
+    if any(row.get("trained_earlier_seeds") for row in rows):
+        notes.append("† trained by the same row of another results folder with the same training settings "
+                     "(its result's trained_checkpoint names the model) and tested here: train s is that training's, "
+                     "peak MB the larger of the two runs'.")
+    return "".join(f"\n{note}\n" for note in notes)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

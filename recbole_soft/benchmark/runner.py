@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from logging import getLogger
 from pathlib import Path
@@ -26,7 +26,7 @@ from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
 from recbole_soft.settings import prior_names
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, run_settings, setting_differences
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,46 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
     return {"from_run": f"runs/{row.folder_name}/seed-{seed}", "file": reference["file"]}
 
 
+def trained_earlier(runs: list[Run], out: Path, folder: Path) -> list[Run]:
+    """``runs``, each unfinished classical run planned to test the model its row trained in the results folder
+    ``folder`` (same label and seed, finished, with the same training settings: ``trained_model``) instead of
+    training it again; it logs which runs were taken and why others were not."""
+    from recbole_soft.registry import is_llm_model
+
+    if not (folder / "runs").is_dir():
+        raise SuiteError(f"--trained_in {folder} is not a results folder of a suite (it has no runs/ folder).")
+    planned = []
+    for run in runs:
+        earlier = folder / run.folder.relative_to(out)
+        if is_llm_model(run.plan["model"]) or run.result() is not None or not (earlier / "result.json").is_file():
+            planned.append(run)
+            continue
+        refused = why_not_taken(run, earlier)
+        if refused:
+            getLogger().info(f"{run.label} (seed {run.seed}): trains; {earlier} is not taken: {refused}")
+            planned.append(run)
+            continue
+        getLogger().info(f"{run.label} (seed {run.seed}): tests the model trained in {earlier}")
+        reference = {"from_run": os.path.relpath(earlier, out), "file": f"{run.plan['model']}-*.pth"}
+        planned.append(replace(run, plan={**run.plan, "config": {**run.plan["config"], "trained_checkpoint": reference}}))
+    return planned
+
+
+def why_not_taken(run: Run, earlier: Path) -> str | None:
+    """Why the finished run in the folder ``earlier`` cannot stand for ``run``'s training; None if it can."""
+    from recbole_soft.trained_model import training_differences
+
+    model = run.plan["model"]
+    earlier_plan = json.loads((earlier / "plan.json").read_text(encoding="utf-8"))
+    trained_with, asked = run_settings(plan_config(earlier_plan)), run_settings(plan_config(run.plan))
+    differences = training_differences(model, trained_with, asked)
+    if differences:
+        return f"trained with other settings ({'; '.join(differences)})"
+    if len(list(earlier.glob(f"{model}-*.pth"))) != 1:
+        return f"it holds no single {model}-*.pth"
+    return None
+
+
 def check_runs(runs: list[Run], forced: Collection[str] = ()) -> None:
     """Fail before anything trains: bad settings, missing data or titles, or finished runs made with other settings."""
     from recbole_soft.quick_start import check_inputs
@@ -123,9 +163,13 @@ def protocol_title(plan: dict) -> str:
     return f"all items ranked ({masking}), " + (f"test split of {users:,} seeded users" if users else "test split")
 
 
+# a run tested from a model its row trained in another folder gives that row's results: it compares as trained here
+HOW_TRAINED_KEYS = {"trained_checkpoint"}
+
+
 def _comparable(plan: dict) -> dict:
     """A plan as one flat mapping, without what does not change results (where it ran, whether it resumed)."""
-    settings = {key: value for key, value in plan["config"].items() if key not in RESUME_NEUTRAL_KEYS}
+    settings = {key: value for key, value in plan["config"].items() if key not in {*RESUME_NEUTRAL_KEYS, *HOW_TRAINED_KEYS}}
     config_files = [Path(file).name for file in plan["config_files"]]
     return {**settings, "model": plan["model"], "dataset": plan["dataset"], "config_files": config_files}
 
@@ -145,18 +189,22 @@ def execute(run: Run) -> bool:
 
 def run_suite(
     suite: Suite, out: str | Path | None = None, seeds: list[int] | None = None, force: bool = False,
-    overrides: dict | None = None, rows: list[str] | None = None,
+    overrides: dict | None = None, rows: list[str] | None = None, trained_in: str | Path | None = None,
 ) -> Path:
     """Run every model of ``suite`` that has not finished in ``out`` and report them all.
 
     ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). ``rows`` (model or ``select`` labels) runs only
     those rows and the rows whose files they reuse; the report still shows every finished row. ``force`` runs the
-    asked rows (default: all) again, not the finished rows they reuse. Returns the results folder.
+    asked rows (default: all) again, not the finished rows they reuse. ``trained_in`` (another results folder): a
+    classical row that finished there with the same training settings is tested, not trained again
+    (``trained_earlier``). Returns the results folder.
     """
     out = Path(out) if out is not None else default_out(suite)
     asked = asked_rows(suite, rows)
     forced = set(asked) if force else set()
     runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, forced)
+    if trained_in is not None:
+        runs = trained_earlier(runs, out, Path(trained_in))
     check_runs(runs, forced)
     return run_planned(suite, out, runs, with_reused_rows(out, runs, asked), forced)
 
@@ -210,7 +258,9 @@ def run_planned(
                 continue
             if run.label in forced and (replaced := set_aside(run, out)) is not None:
                 logger.info(f"{run.label} (seed {run.seed}): the earlier run's files moved to {replaced}")
-            logger.info(f"{run.label} (seed {run.seed}): running, log in {run.log_file}")
+            trained_in = run.plan["config"].get("trained_checkpoint")
+            testing = f", testing the model trained in {trained_in['from_run']}" if is_run_file(trained_in) else ""
+            logger.info(f"{run.label} (seed {run.seed}): running{testing}, log in {run.log_file}")
             if not execute(run):
                 failed.append(run)
                 logger.error(f"{run.label} (seed {run.seed}) failed; its output is in {run.log_file}")

@@ -4,6 +4,7 @@
 so are the paths the run writes into ``record.json`` and ``result.json``.
 """
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ def run_one(out: Path, folder: Path) -> dict:
         "model": plan["model"],
         "dataset": plan["dataset"],
         "seed": resolved["seed"],
-        "settings": resolved_settings(resolved, out),
+        "settings": with_trained_checkpoint_relative(resolved_settings(resolved, out), out),
         "data_files": data_files,
         "environment": measured_on,
         "model_files": checksums(model_files(run_folder), out),
@@ -46,7 +47,7 @@ def run_one(out: Path, folder: Path) -> dict:
     }
     (run_folder / RECORD_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     result = {
-        **relative_paths(result, out),
+        **with_trained_checkpoint_relative(relative_paths(result, out), out),
         "plan": plan,
         "environment": measured_on,
         "started": started,
@@ -55,6 +56,13 @@ def run_one(out: Path, folder: Path) -> dict:
     text = json.dumps(result, indent=2, default=float)
     write_atomically(run_folder / "result.json", lambda partial: partial.write_text(text))
     return result
+
+
+def with_trained_checkpoint_relative(settings: dict, out: Path) -> dict:
+    """``settings`` with ``trained_checkpoint`` (a model another results folder holds) relative to ``out`` too."""
+    if not settings.get("trained_checkpoint"):
+        return settings
+    return {**settings, "trained_checkpoint": Path(os.path.relpath(settings["trained_checkpoint"], out)).as_posix()}
 
 
 def resolve_run_file(reference: dict, out: Path) -> str:

@@ -177,6 +177,23 @@ def test_plans_and_results_hold_paths_relative_to_the_results_folder(tmp_path, d
     assert str(out.resolve()) not in result_text and str(out.resolve()) not in (out / "environment.json").read_text()
 
 
+def test_a_classical_row_trained_in_another_results_folder_with_the_same_training_is_tested_there_not_trained(
+    tmp_path, data_root
+):
+    first = run_suite(tiny_suite(tmp_path, data_root, "  Pop: {}\n  GRU4Rec: {}\n"), tmp_path / "head-to-head")
+    # another table on the same split: an LLM budget does not change GRU4Rec's training; Pop's own epochs change its own
+    second = tiny_suite(tmp_path, data_root, "  Pop: {config: {epochs: 2}}\n  GRU4Rec: {config: {train_sample_num: 64}}\n")
+    out = run_suite(second, tmp_path / "few-shot", trained_in=first)
+    trained, tested = (json.loads((folder / "runs/GRU4Rec/seed-2020/result.json").read_text()) for folder in (first, out))
+    assert tested["test_result"] == trained["test_result"] and tested["train_time_s"] == trained["train_time_s"]
+    assert tested["trained_checkpoint"].startswith("../head-to-head/runs/GRU4Rec/seed-2020/GRU4Rec-")
+    assert "training [time" not in (out / "runs/GRU4Rec/seed-2020/run.log").read_text()
+    assert "trained_checkpoint" not in json.loads((out / "runs/Pop/seed-2020/result.json").read_text())
+    assert "† trained by the same row of another results folder" in (out / "table.md").read_text()
+    assert "GRU4Rec (seed 2020): running, testing the model trained in ../head-to-head" in (out / "suite.log").read_text()
+    assert run_suite(second, out) == out  # finished, with or without --trained_in: kept, not refused
+
+
 @pytest.mark.parametrize("setting", ["exclude_history: True", "test_user_num: 5"])
 def test_models_of_one_suite_cannot_differ_in_the_protocol(tmp_path, data_root, monkeypatch, setting):
     monkeypatch.setattr(runner, "execute", lambda run: pytest.fail(f"{run.label} ran"))
