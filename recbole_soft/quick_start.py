@@ -59,6 +59,8 @@ def run_recbole_soft(
     started = perf_counter()
     config = Config(model, dataset, config_file_list, config_dict, command_line=command_line)
     check_inputs(config)
+    if config["trained_checkpoint"]:  # a run's own input: a model loaded later needs only its own checkpoint
+        check_trained_checkpoint(config, read_checkpoint(config["trained_checkpoint"]))
     place_outputs(config)
     logger = getLogger()
     logger.info(sys.argv)
@@ -362,8 +364,6 @@ def load_weights(model, checkpoint: dict, model_file: Path) -> None:
 def check_inputs(config: Config) -> None:
     """Everything that can be checked before data and models load."""
     require_dataset_files(config)
-    if config["trained_checkpoint"]:
-        check_trained_checkpoint(config, read_checkpoint(config["trained_checkpoint"]))
     if is_llm_model(config["model"]):
         require_item_text_field(config)
     elif config["pairwise_auc_negatives"]:

@@ -5,6 +5,7 @@ import pytest
 
 from recbole_soft import run_recbole_soft
 from recbole_soft.errors import InvalidSetting, MissingInput
+from recbole_soft.quick_start import load_data_and_model
 from recbole_soft.trained_model import training_differences
 
 
@@ -48,6 +49,10 @@ def test_a_model_trained_before_is_tested_with_the_runs_own_evaluation_settings_
     own = Path(checkpoint_of(tested))
     assert own.parent == tmp_path / "tested" and own.read_bytes() == Path(checkpoint_of(trained)).read_bytes()
     assert json.loads(Path(trained["result_file"]).read_text())["train_time_s"] == trained["train_time_s"]
+    # once tested, the model is its own: it loads without the earlier run's files
+    Path(checkpoint_of(trained)).unlink()
+    _, model, *_ = load_data_and_model(own)
+    assert type(model).__name__ == "GRU4Rec"
 
 
 @pytest.mark.parametrize("setting, value", [("learning_rate", 0.01), ("exclude_history", True), ("seed", 7)])
