@@ -59,6 +59,7 @@ def _declared_or_read(properties: Path) -> frozenset[str]:
 
 
 def _yaml_names(file: Path) -> set[str]:
+    """The top-level keys of a yaml settings file."""
     return set(yaml.safe_load(file.read_text(encoding="utf-8")) or {})
 
 

@@ -59,8 +59,6 @@ def run_recbole_soft(
     started = perf_counter()
     config = Config(model, dataset, config_file_list, config_dict, command_line=command_line)
     check_inputs(config)
-    if config["trained_checkpoint"]:  # a run's own input: a model loaded later needs only its own checkpoint
-        check_trained_checkpoint(config, read_checkpoint(config["trained_checkpoint"]))
     place_outputs(config)
     logger = getLogger()
     logger.info(sys.argv)
@@ -81,6 +79,7 @@ def run_recbole_soft(
 def run_configured(config: Config, saved: bool, started: float) -> dict:
     """The run of ``run_recbole_soft`` once its settings are resolved and its log is open."""
     logger = getLogger()
+    trained_before = check_trained_checkpoint(config) if config["trained_checkpoint"] else None
     encoder_s = provide_item_encoder(config)
 
     dataset, train_data, valid_data, test_data = prepare_data(config)
@@ -93,8 +92,8 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     start = perf_counter()
-    if config["trained_checkpoint"]:
-        earlier = adopt_trained_model(trainer, config["trained_checkpoint"])
+    if trained_before is not None:
+        earlier = adopt_trained_model(trainer, config["trained_checkpoint"], trained_before)
         best_valid_score, best_valid_result = earlier["best_valid_score"], earlier["best_valid_result"]
     else:
         best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
@@ -119,7 +118,7 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **getattr(trainer, "run_info", {}),
     }
-    if config["trained_checkpoint"]:
+    if trained_before is not None:
         result = with_earlier_training(result, earlier, config["trained_checkpoint"])
     result["result_file"] = str(result_path(trainer.saved_model_file))
     on_main_process(lambda: _write_result(result))

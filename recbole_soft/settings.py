@@ -5,6 +5,7 @@ The settings layer is used first in a run (when the Config is built, before data
 choices; the modules that act on a setting (loading, grounding, negatives, curriculum, trainer) import them from here.
 """
 import difflib
+import os
 from collections.abc import Callable, Collection, Iterable
 
 from recbole_soft.errors import InvalidSetting
@@ -118,7 +119,7 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
     "llm_dtype": one_of(LLM_DTYPES),
     "grounding_pooling": one_of(POOLINGS),
     "resume": _TRUE_OR_FALSE,
-    "trained_checkpoint": (optional(lambda value: isinstance(value, str) and bool(value)),
+    "trained_checkpoint": (optional(lambda value: isinstance(value, (str, os.PathLike)) and bool(str(value))),
                            "the path of a <Model>-<time>.pth an earlier run wrote, or ~"),
     "exclude_history": _TRUE_OR_FALSE,
     "test_user_num": (optional(_positive_int), "a positive integer, or ~ to test every user"),

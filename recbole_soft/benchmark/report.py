@@ -85,7 +85,7 @@ def cell(row: dict, column: str) -> str:
         text += f" ± {row['std'][column]:.{digits(column)}f}"
     if column == "train_time_s" and row["resumed_seeds"]:
         text += "*"
-    if column in ("train_time_s", "peak_memory_mb") and row.get("trained_earlier_seeds"):
+    if column in ("train_time_s", "peak_memory_mb", "peak_gpu_memory_mb") and row.get("trained_earlier_seeds"):
         text += "†"
     return text
 
@@ -99,7 +99,7 @@ def footnotes(rows: list[dict]) -> str:
     if any(row.get("trained_earlier_seeds") for row in rows):
         notes.append("† trained by the same row of another results folder with the same training settings "
                      "(its result's trained_checkpoint names the model) and tested here: train s is that training's, "
-                     "peak MB the larger of the two runs'.")
+                     "peak memory the larger of the two runs'.")
     return "".join(f"\n{note}\n" for note in notes)
 
 
@@ -107,11 +107,11 @@ def write_csv(rows: list[dict], path: Path) -> None:
     shown = columns(rows)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["model", "recbole_model", "seeds", "resumed_seeds",
+        writer.writerow(["model", "recbole_model", "seeds", "resumed_seeds", "trained_earlier_seeds",
                          *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
         for row in rows:
-            resumed = " ".join(map(str, row["resumed_seeds"]))
-            cells = [row["label"], row["model"], " ".join(map(str, row["seeds"])), resumed]
+            marked = [" ".join(map(str, row.get(key, []))) for key in ("resumed_seeds", "trained_earlier_seeds")]
+            cells = [row["label"], row["model"], " ".join(map(str, row["seeds"])), *marked]
             cells += [_csv_number(row[kind].get(column)) for column in shown for kind in ("mean", "std")]
             writer.writerow(cells)
 

@@ -9,6 +9,7 @@ before runs kept records, from what its ``result.json`` recorded. After running 
 metrics, the new ones and their difference, and writes the same to ``rerun.md`` in the new folder.
 """
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,11 +21,8 @@ from recbole_soft.benchmark.report import COSTS, cell, columns, digits, heading
 from recbole_soft.benchmark.runner import Run, check_runs, run_planned, with_reused_rows
 from recbole_soft.benchmark.suite import Suite, SuiteModel, is_run_file
 from recbole_soft.errors import InvalidSetting, MissingInput
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
+from recbole_soft.trainer.checkpoint import LOCATION_KEYS, setting_differences
 
-# settings that say where things are, not what they are: the data is compared by its checksums, the device by the
-# machine's GPUs
-LOCATION_KEYS = {*RESUME_NEUTRAL_KEYS, "data_path", "llm_cache_dir", "device"}
 CHOSEN = re.compile(r" \[[^\]]*\]")  # a select row's label names the member chosen per seed
 
 
@@ -62,7 +60,8 @@ def plan_rerun(folder: str | Path, rows: list[str] | None = None, out: str | Pat
     chosen = chosen_labels(committed, recorded, rows)
     out = Path(out) if out is not None else committed.parent / f"{committed.name}-rerun-{date.today().isoformat()}"
     rerun_of = [run for run in recorded if run.label in chosen]
-    runs = [Run(run.label, run.seed, out / run.folder.relative_to(committed), run.plan) for run in rerun_of]
+    runs = [Run(run.label, run.seed, out / run.folder.relative_to(committed), rebased(run.plan, committed, out))
+            for run in rerun_of]
     check_runs(runs)
     added = [label for label in dict.fromkeys(run.label for run in rerun_of) if rows and label not in rows]
     reasons = why_results_may_differ(rerun_of, environment())
@@ -76,6 +75,17 @@ def run_rerun(rerun: Rerun) -> str:
     table = comparison_table(read_rows(rerun.committed), read_rows(rerun.out))
     (rerun.out / "rerun.md").write_text(f"{rerun.describe()}\n\n{table}", encoding="utf-8")
     return table
+
+
+def rebased(plan: dict, committed: Path, out: Path) -> dict:
+    """``plan`` with each file it takes from another results folder (``from_run`` leaving ``committed``, as a model
+    ``trained_checkpoint`` tests) named from ``out`` instead: the same file, wherever the new folder is."""
+    def moved(value):
+        if not is_run_file(value) or not value["from_run"].startswith(".."):
+            return value
+        return {**value, "from_run": os.path.relpath(committed / value["from_run"], out)}
+
+    return {**plan, "config": {key: moved(value) for key, value in plan["config"].items()}}
 
 
 def recorded_runs(committed: Path) -> list[Run]:
@@ -151,7 +161,10 @@ def run_differences(run: Run, current: dict) -> list[str]:
                    "are unknown (a changed default or data file would go unnoticed); it reruns from its plan"]
         return reasons + environment_differences(run.result().get("environment"), current)
     config = plan_config(run.plan)
+    trained_in = run.plan["config"].get("trained_checkpoint")
     return [
+        *([f"training: the committed run tested the model trained in {trained_in['from_run']}; so does the rerun, "
+           f"it does not train it again"] if is_run_file(trained_in) else []),
         *environment_differences(record["environment"], current),
         *settings_differences(record["settings"], resolved_settings(config, run.folder.parents[2]), run.plan),
         *data_differences(record["data_files"], checksums(dataset_files(config), Path(config["data_path"]))),

@@ -22,11 +22,11 @@ from time import perf_counter
 from tqdm import tqdm
 
 from recbole_soft.benchmark.environment import environment
-from recbole_soft.benchmark.record import plan_config
+from recbole_soft.benchmark.record import checksums, dataset_files, plan_config, read_record
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
 from recbole_soft.settings import prior_names
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, run_settings, setting_differences
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
 
 
 @dataclass(frozen=True)
@@ -84,43 +84,52 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
     return {"from_run": f"runs/{row.folder_name}/seed-{seed}", "file": reference["file"]}
 
 
-def trained_earlier(runs: list[Run], out: Path, folder: Path) -> list[Run]:
-    """``runs``, each unfinished classical run planned to test the model its row trained in the results folder
-    ``folder`` (same label and seed, finished, with the same training settings: ``trained_model``) instead of
-    training it again; it logs which runs were taken and why others were not."""
+def trained_earlier(runs: list[Run], out: Path, folder: Path, forced: Collection[str] = ()) -> tuple[list[Run], list[str]]:
+    """``runs``, each classical run still to train planned to test the model its row trained in the results folder
+    ``folder`` instead (``trained_model``): same label and seed, finished there with the same resolved training
+    settings and data files. Also returns, per run not taken, why: the suite log says it."""
     from recbole_soft.registry import is_llm_model
 
     if not (folder / "runs").is_dir():
         raise SuiteError(f"--trained_in {folder} is not a results folder of a suite (it has no runs/ folder).")
-    planned = []
+    planned, notes = [], []
     for run in runs:
         earlier = folder / run.folder.relative_to(out)
-        if is_llm_model(run.plan["model"]) or run.result() is not None or not (earlier / "result.json").is_file():
+        to_train = run.label in forced or run.result() is None
+        if is_llm_model(run.plan["model"]) or not to_train or not (earlier / "result.json").is_file():
             planned.append(run)
             continue
-        refused = why_not_taken(run, earlier)
+        refused = why_not_taken(run, earlier, fresh=run.label in forced)
         if refused:
-            getLogger().info(f"{run.label} (seed {run.seed}): trains; {earlier} is not taken: {refused}")
+            notes.append(f"{run.label} (seed {run.seed}) trains: the model of {earlier} is not taken, {refused}")
             planned.append(run)
             continue
-        getLogger().info(f"{run.label} (seed {run.seed}): tests the model trained in {earlier}")
         reference = {"from_run": os.path.relpath(earlier, out), "file": f"{run.plan['model']}-*.pth"}
         planned.append(replace(run, plan={**run.plan, "config": {**run.plan["config"], "trained_checkpoint": reference}}))
-    return planned
+    return planned, notes
 
 
-def why_not_taken(run: Run, earlier: Path) -> str | None:
-    """Why the finished run in the folder ``earlier`` cannot stand for ``run``'s training; None if it can."""
-    from recbole_soft.trained_model import training_differences
+def why_not_taken(run: Run, earlier: Path, fresh: bool) -> str | None:
+    """Why the finished run in the folder ``earlier`` cannot stand for ``run``'s training; None if it can. Unless the
+    run starts ``fresh`` (forced: its files are set aside first), a training it began itself is continued instead."""
+    from recbole_soft.trained_model import resolved, training_differences
 
     model = run.plan["model"]
-    earlier_plan = json.loads((earlier / "plan.json").read_text(encoding="utf-8"))
-    trained_with, asked = run_settings(plan_config(earlier_plan)), run_settings(plan_config(run.plan))
-    differences = training_differences(model, trained_with, asked)
+    trained = list(earlier.glob(f"{model}-*.pth"))
+    if len(trained) != 1:
+        return f"as it holds {len(trained)} {model}-*.pth files, not one"
+    own_files = [*run.folder.glob(f"{model}-*.pth"), *run.folder.glob(f"{model}-*.resume.pt")]
+    if not fresh and any(path.name != trained[0].name for path in own_files):
+        return f"as {run.folder} holds a training of its own, which continues"
+    record = read_record(earlier)
+    if record is None:
+        return "as it has no record.json of its settings and data"
+    config = plan_config(run.plan)
+    differences = training_differences(model, record["settings"], resolved(config))
     if differences:
-        return f"trained with other settings ({'; '.join(differences)})"
-    if len(list(earlier.glob(f"{model}-*.pth"))) != 1:
-        return f"it holds no single {model}-*.pth"
+        return f"as it was trained with other settings ({'; '.join(differences)})"
+    if record["data_files"] != checksums(dataset_files(config), Path(config["data_path"])):
+        return "as it was trained on other data files (their checksums differ)"
     return None
 
 
@@ -203,10 +212,11 @@ def run_suite(
     asked = asked_rows(suite, rows)
     forced = set(asked) if force else set()
     runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, forced)
+    notes = []
     if trained_in is not None:
-        runs = trained_earlier(runs, out, Path(trained_in))
+        runs, notes = trained_earlier(runs, out, Path(trained_in), forced)
     check_runs(runs, forced)
-    return run_planned(suite, out, runs, with_reused_rows(out, runs, asked), forced)
+    return run_planned(suite, out, runs, with_reused_rows(out, runs, asked), forced, notes)
 
 
 def asked_rows(suite: Suite, rows: list[str] | None) -> list[str]:
@@ -238,15 +248,18 @@ def with_reused_rows(out: Path, runs: list[Run], rows: list[str]) -> set[str]:
 
 def run_planned(
     suite: Suite, out: Path, runs: list[Run], rows: Collection[str] | None = None, forced: Collection[str] = (),
+    notes: list[str] = (),
 ) -> Path:
     """Run every planned run of ``rows`` (default: all) that has not finished in ``out`` (or whose row is
     ``forced``), each in its own process, rewriting the report of every finished run after each; ``suite.log`` says
-    what ran, what was kept and what failed."""
+    what ran, what was kept and what failed, after the planning's ``notes``."""
     out.mkdir(parents=True, exist_ok=True)
     logger = getLogger()
     handler = _log_to(out / "suite.log")
     failed, kept, started = [], 0, perf_counter()
     try:
+        for note in notes:
+            logger.info(note)
         report(suite, out, runs)
         asked = [run for run in runs if rows is None or run.label in rows]
         progress = tqdm(asked, desc=f"suite {suite.name}", unit="run")

@@ -31,6 +31,8 @@ from recbole_soft.errors import InvalidSetting
 RESUME_SUFFIX = ".resume.pt"
 # settings that may change between an interrupted run and its resumption without changing the result
 RESUME_NEUTRAL_KEYS = {"resume", "show_progress", "state", "checkpoint_dir", "output_dir", "gpu_id", "use_gpu", "worker"}
+# settings that say where things are, not what they are (data is compared by its checksums, a device by the machine)
+LOCATION_KEYS = {*RESUME_NEUTRAL_KEYS, "data_path", "llm_cache_dir", "device"}
 
 
 def resume_file(saved_model_file: str | Path) -> Path:

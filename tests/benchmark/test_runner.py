@@ -190,8 +190,12 @@ def test_a_classical_row_trained_in_another_results_folder_with_the_same_trainin
     assert "training [time" not in (out / "runs/GRU4Rec/seed-2020/run.log").read_text()
     assert "trained_checkpoint" not in json.loads((out / "runs/Pop/seed-2020/result.json").read_text())
     assert "† trained by the same row of another results folder" in (out / "table.md").read_text()
-    assert "GRU4Rec (seed 2020): running, testing the model trained in ../head-to-head" in (out / "suite.log").read_text()
-    assert run_suite(second, out) == out  # finished, with or without --trained_in: kept, not refused
+    log = (out / "suite.log").read_text()
+    assert "GRU4Rec (seed 2020): running, testing the model trained in ../head-to-head" in log
+    assert "Pop (seed 2020) trains: the model of" in log and "trained with other settings (epochs: 1 -> 2)" in log
+    # finished, with or without --trained_in: kept, not refused
+    assert run_suite(second, out) == run_suite(second, out, trained_in=first) == out
+    assert json.loads((out / "runs/GRU4Rec/seed-2020/result.json").read_text()) == tested
 
 
 @pytest.mark.parametrize("setting", ["exclude_history: True", "test_user_num: 5"])
