@@ -55,6 +55,14 @@ def test_a_model_trained_before_is_tested_with_the_runs_own_evaluation_settings_
     assert type(model).__name__ == "GRU4Rec" and config["pairwise_auc_negatives"] == 1
 
 
+def test_the_llm_models_settings_do_not_change_a_classical_models_training(trained, gru4rec_settings, tmp_path):
+    # what lets training_differences leave them out
+    settings = {**gru4rec_settings, "checkpoint_dir": str(tmp_path / "again"), "train_sample_num": 8,
+                "curriculum_probe_num": 4, "prior": "popularity"}
+    again = run_recbole_soft("GRU4Rec", "tiny", config_dict=settings)
+    assert again["best_valid_result"] == trained["best_valid_result"] and again["test_result"] == trained["test_result"]
+
+
 @pytest.mark.parametrize("setting, value", [("learning_rate", 0.01), ("exclude_history", True), ("seed", 7)])
 def test_a_model_trained_with_other_training_settings_is_refused_naming_them(trained, gru4rec_settings, setting, value):
     settings = {**gru4rec_settings, setting: value, "trained_checkpoint": checkpoint_of(trained)}

@@ -86,7 +86,7 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
 
 def trained_earlier(runs: list[Run], out: Path, folder: Path, forced: Collection[str] = ()) -> tuple[list[Run], list[str]]:
     """``runs``, each classical run still to train planned to test the model its row trained in the results folder
-    ``folder`` instead (``trained_model``): same label and seed, finished there with the same resolved training
+    ``folder`` instead (``recbole_soft/trained_model.py``): same label and seed, finished there with the same resolved training
     settings and data files. Also returns, per run not taken, why: the suite log says it."""
     from recbole_soft.registry import is_llm_model
 
