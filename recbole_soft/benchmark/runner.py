@@ -84,10 +84,12 @@ def run_reference(reference: dict, suite: Suite, seed: int) -> dict:
     return {"from_run": f"runs/{row.folder_name}/seed-{seed}", "file": reference["file"]}
 
 
-def trained_earlier(runs: list[Run], out: Path, folder: Path, forced: Collection[str] = ()) -> tuple[list[Run], list[str]]:
+def trained_earlier(
+    runs: list[Run], out: Path, folder: Path, forced: Collection[str] = (),
+) -> tuple[list[Run], list[str]]:
     """``runs``, each classical run still to train planned to test the model its row trained in the results folder
-    ``folder`` instead (``recbole_soft/trained_model.py``): same label and seed, finished there with the same resolved training
-    settings and data files. Also returns, per run not taken, why: the suite log says it."""
+    ``folder`` instead (``recbole_soft/trained_model.py``): same label and seed, finished there with the same
+    resolved training settings and data files. Also returns, per run not taken, why: the suite log says it."""
     from recbole_soft.registry import is_llm_model
 
     if not (folder / "runs").is_dir():
