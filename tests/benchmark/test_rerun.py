@@ -13,6 +13,7 @@ from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import METRICS
 from recbole_soft.benchmark.rerun import chosen_labels, comparison_table, plan_rerun
 from recbole_soft.benchmark.runner import Run
+from recbole_soft.benchmark.rerun import rebased
 from recbole_soft.errors import InvalidSetting
 from tests.benchmark.test_runner import tiny_suite
 
@@ -150,3 +151,14 @@ def test_the_comparison_tells_exact_printed_digit_and_real_differences():
     differences = [line for line in comparison_table(committed, new).splitlines() if "| difference |" in line]
     assert [line.rsplit(" | ", 1)[1] for line in differences] == ["exact |", "printed digits |", "differs |", "exact |"]
     assert "+0.0000" in differences[1] and "-0.0500" in differences[2]  # new - committed
+
+
+def test_a_rerun_elsewhere_takes_a_model_trained_in_another_results_folder_from_the_same_place(tmp_path):
+    committed, h2h = tmp_path / "results" / "few-shot", tmp_path / "results" / "head-to-head"
+    plan = {"config": {"trained_checkpoint": {"from_run": "../head-to-head/runs/SASRec/seed-2020", "file": "SASRec-*.pth"},
+                       "prior_checkpoint": {"from_run": "runs/SASRec/seed-2020", "file": "SASRec-*.pth"}, "seed": 2020}}
+    for out in (tmp_path / "results" / "few-shot-rerun", tmp_path / "elsewhere" / "deeper" / "rerun"):
+        config = rebased(plan, committed, out)["config"]
+        assert (out / config["trained_checkpoint"]["from_run"]).resolve() == (h2h / "runs/SASRec/seed-2020").resolve()
+        assert config["prior_checkpoint"] == plan["config"]["prior_checkpoint"]  # the rerun's own row
+        assert config["seed"] == 2020
