@@ -11,9 +11,8 @@ from recbole_soft.benchmark.__main__ import main
 from recbole_soft.benchmark.environment import LOCK_FILE, environment, git_state
 from recbole_soft.benchmark.record import plan_config
 from recbole_soft.benchmark.report import METRICS
-from recbole_soft.benchmark.rerun import chosen_labels, comparison_table, plan_rerun
+from recbole_soft.benchmark.rerun import chosen_labels, comparison_table, plan_rerun, rebased
 from recbole_soft.benchmark.runner import Run
-from recbole_soft.benchmark.rerun import rebased
 from recbole_soft.errors import InvalidSetting
 from tests.benchmark.test_runner import tiny_suite
 
