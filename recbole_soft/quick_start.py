@@ -32,7 +32,7 @@ from recbole_soft.distributed import (
 )
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, result_file
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
 from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 from recbole_soft.trained_model import adopt_trained_model, check_trained_checkpoint, with_earlier_training
@@ -120,7 +120,7 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     }
     if trained_before is not None:
         result = with_earlier_training(result, earlier, config["trained_checkpoint"])
-    result["result_file"] = str(result_path(trainer.saved_model_file))
+    result["result_file"] = str(result_file(trainer.saved_model_file))
     on_main_process(lambda: _write_result(result))
     logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
     logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
@@ -367,10 +367,6 @@ def check_inputs(config: Config) -> None:
         require_item_text_field(config)
     elif config["pairwise_auc_negatives"]:
         require_item_text_field(config, "needs item titles for pairwise_auc_negatives (its negatives differ in title)")
-
-
-def result_path(saved_model_file: str) -> Path:
-    return Path(saved_model_file).with_suffix(".result.json")
 
 
 def _write_result(result: dict) -> None:

@@ -17,20 +17,15 @@ from pathlib import Path
 from recbole_soft.config import plugin_defaults, recbole_settings
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import is_llm_model
-from recbole_soft.trainer.checkpoint import LOCATION_KEYS, atomic_save, load_state, setting_differences
+from recbole_soft.trainer.checkpoint import LOCATION_KEYS, all_settings, atomic_save, load_state, result_file, setting_differences
 
 # what changes how a trained model is tested, not how it trains
 EVALUATION_ONLY_KEYS = {"pairwise_auc_negatives", "test_user_num", "trained_checkpoint"}
 EXPECTED = "the <Model>-<time>.pth of an earlier run of run_recbole_soft, with its .result.json beside it"
 
 
-def resolved(config) -> dict:
-    """Every setting of ``config`` (defaults included) as a JSON value."""
-    return json.loads(json.dumps(config.final_config_dict, sort_keys=True, default=str))
-
-
 def training_differences(model: str, trained: dict, current: dict) -> list[str]:
-    """The settings (resolved, as ``resolved`` gives them) of two runs of the classical ``model`` that differ in what
+    """The settings (all of them, as ``all_settings`` gives them) of two runs of the classical ``model`` that differ in what
     its training reads."""
     read = (recbole_settings() | plugin_defaults(model)) - EVALUATION_ONLY_KEYS - LOCATION_KEYS
 
@@ -38,11 +33,6 @@ def training_differences(model: str, trained: dict, current: dict) -> list[str]:
         return {key: value for key, value in settings.items() if key in read}
 
     return setting_differences(training(trained), training(current))
-
-
-def earlier_result_file(checkpoint: str | Path) -> Path:
-    """The result file the run that wrote ``checkpoint`` left beside it (``<Model>-<time>.result.json``)."""
-    return Path(checkpoint).with_suffix(".result.json")
 
 
 def check_trained_checkpoint(config) -> dict:
@@ -55,7 +45,7 @@ def check_trained_checkpoint(config) -> dict:
             f"trained_checkpoint tests a classical model trained before; {model} is an LLM model: continue its run "
             f"with resume=True, or load it with recbole_soft.quick_start.load_data_and_model."
         )
-    for needed in (path, earlier_result_file(path)):
+    for needed in (path, result_file(path)):
         if not needed.is_file():
             raise MissingInput(f"trained_checkpoint: {needed} does not exist; pass {EXPECTED}.")
     try:
@@ -66,7 +56,7 @@ def check_trained_checkpoint(config) -> dict:
         raise InvalidSetting(f"trained_checkpoint: {path} holds no RecBole model and its settings; pass {EXPECTED}.")
     if saved["config"]["model"] != model:
         raise InvalidSetting(f"trained_checkpoint: {path} holds a {saved['config']['model']} model; this run is {model}.")
-    differences = training_differences(model, resolved(saved["config"]), resolved(config))
+    differences = training_differences(model, all_settings(saved["config"]), all_settings(config))
     if differences:
         raise InvalidSetting(
             f"trained_checkpoint: {path} was trained with other settings than this run's "
@@ -88,7 +78,7 @@ def adopt_trained_model(trainer, checkpoint: str | Path, saved: dict) -> dict:
     trainer.model.load_state_dict(saved["state_dict"])
     trainer.model.load_other_parameter(saved.get("other_parameter"))
     trainer.logger.info(f"trained_checkpoint: testing the model of {checkpoint}, trained by an earlier run")
-    return json.loads(earlier_result_file(checkpoint).read_text(encoding="utf-8"))
+    return json.loads(result_file(checkpoint).read_text(encoding="utf-8"))
 
 
 def with_earlier_training(result: dict, earlier: dict, checkpoint: str | Path) -> dict:

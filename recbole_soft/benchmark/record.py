@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from recbole_soft.benchmark.suite import is_run_file
+from recbole_soft.trainer.checkpoint import all_settings
 
 RECORD_FILE = "record.json"
 SUITE_FILES = {"plan.json", "run.log", "result.json", RECORD_FILE}  # what the suite, not the model, writes there
@@ -31,7 +32,7 @@ def plan_config(plan: dict, settings: dict | None = None):
 
 def resolved_settings(config, out: Path) -> dict:
     """Every key of ``config`` as a JSON value (enums and devices as their text), paths under ``out`` relative to it."""
-    return relative_paths(json.loads(json.dumps(config.final_config_dict, default=str)), out)
+    return relative_paths(all_settings(config), out)
 
 
 def dataset_files(config) -> list[Path]:

@@ -26,7 +26,7 @@ from recbole_soft.benchmark.record import checksums, dataset_files, plan_config,
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
 from recbole_soft.settings import prior_names
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, setting_differences
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, all_settings, setting_differences
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def trained_earlier(
 def why_not_taken(run: Run, earlier: Path, fresh: bool) -> str | None:
     """Why the finished run in the folder ``earlier`` cannot stand for ``run``'s training; None if it can. Unless the
     run starts ``fresh`` (forced: its files are set aside first), a training it began itself is continued instead."""
-    from recbole_soft.trained_model import resolved, training_differences
+    from recbole_soft.trained_model import training_differences
 
     model = run.plan["model"]
     trained = list(earlier.glob(f"{model}-*.pth"))
@@ -127,7 +127,7 @@ def why_not_taken(run: Run, earlier: Path, fresh: bool) -> str | None:
     if record is None:
         return "as it has no record.json of its settings and data"
     config = plan_config(run.plan)
-    differences = training_differences(model, record["settings"], resolved(config))
+    differences = training_differences(model, record["settings"], all_settings(config))
     if differences:
         return f"as it was trained with other settings ({'; '.join(differences)})"
     if record["data_files"] != checksums(dataset_files(config), Path(config["data_path"])):

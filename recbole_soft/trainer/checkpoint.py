@@ -35,6 +35,11 @@ RESUME_NEUTRAL_KEYS = {"resume", "show_progress", "state", "checkpoint_dir", "ou
 LOCATION_KEYS = {*RESUME_NEUTRAL_KEYS, "data_path", "llm_cache_dir", "device"}
 
 
+def result_file(saved_model_file: str | Path) -> Path:
+    """The result a finished run writes beside its checkpoint (``<Model>-<time>.result.json``)."""
+    return Path(saved_model_file).with_suffix(".result.json")
+
+
 def resume_file(saved_model_file: str | Path) -> Path:
     return Path(saved_model_file).with_suffix(RESUME_SUFFIX)
 
@@ -50,6 +55,11 @@ def run_settings(config) -> dict:
     settings = {key: value for key, value in config.external_config_dict.items() if key not in RESUME_NEUTRAL_KEYS}
     settings.update(model=config["model"], dataset=config["dataset"], seed=config["seed"])
     return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+def all_settings(config) -> dict:
+    """Every setting of ``config``, defaults included, as plain JSON values (enums and devices as their text)."""
+    return json.loads(json.dumps(config.final_config_dict, default=str))
 
 
 def setting_differences(saved: dict, current: dict) -> list[str]:
