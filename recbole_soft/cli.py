@@ -19,6 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Known options; the rest (``--key=value``) are config overrides, in ``args.overrides``."""
     parser = argparse.ArgumentParser(
         prog="run_recbole_soft",
+        allow_abbrev=False,  # else --seed=1 (a setting) would be read as --seeds (the suite's option)
         description="Train and evaluate a RecBole or recbole_soft model with full-ranking metrics, or run a suite.",
         epilog="Any other --key=value (e.g. --epochs=1, --llm_path=/path/to/model) overrides that config key "
         "(for every model of a suite with --benchmark). The evaluation protocol and each dataset's defaults ship "
@@ -57,10 +58,21 @@ def parse_overrides(arguments: list[str]) -> dict:
 
 
 def _literal(value: str):
+    """A value as RecBole's command line reads it (a Python literal where it is one, true/false), with the spellings of
+    the yaml files too: ``~`` or ``null`` for None and ``[a, b]`` for a list of such values. Any other word stays text,
+    ``none`` included: it is a choice of several settings (``--curriculum=none``, ``--prior=none``)."""
     try:
         return ast.literal_eval(value)
     except (ValueError, SyntaxError):
-        return {"true": True, "false": False, "none": None}.get(value.lower(), value)
+        pass
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text in ("~", "null"):
+        return None
+    if text.startswith("[") and text.endswith("]"):
+        return [_literal(item) for item in text[1:-1].split(",") if item.strip()]
+    return text
 
 
 def main(argv: list[str] | None = None):

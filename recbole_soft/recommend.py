@@ -5,6 +5,7 @@ every item with RecBole's ``full_sort_topk``, for each user as in the run's test
 last interaction. RecBole and torch are imported when first used, so that ``--help`` and a bad argument answer at once.
 """
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from recbole_soft.errors import InputError, InvalidSetting, run_as_command
@@ -86,9 +87,12 @@ class EarlierItemsMasked:
         from recbole_soft.trainer.evaluation import masked_like_recbole
 
         users = interaction[self.test_data._dataset.uid_field].tolist()
-        scores = self.model.full_sort_predict(interaction).view(len(users), -1)
         rows, items = self.evaluated_items(interaction, users)
-        return masked_like_recbole(scores, history_index(users, rows, items, self.sequences, kept_at_end=1))
+        masked = history_index(users, rows, items, self.sequences, kept_at_end=1)
+        masking = getattr(self.model, "masking", None)  # an LLM model's beams skip what is masked, as in the test
+        with masking(masked) if masking else nullcontext():
+            scores = self.model.full_sort_predict(interaction).view(len(users), -1)
+        return masked_like_recbole(scores, masked)
 
     def evaluated_items(self, interaction, users: list[int]):
         """``(rows, items)`` of the items the test evaluates: a sequential row's target, a general model's user's

@@ -85,11 +85,23 @@ def _priors(value) -> bool:
     return known and len(set(names)) == len(names) and (value == "none" or bool(names))
 
 
+def _lora_targets(value) -> bool:
+    """PEFT's target_modules: module names, or its ``all-linear`` (a lone string would be read as a regular
+    expression, which a name like q_proj matches nowhere)."""
+    if value == "all-linear":
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(name, str) and name for name in value)
+
+
 _BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a positive integer, or auto (from free GPU memory)"
 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
 VALUE_RULES: dict[str, tuple[Check, str]] = {
     "history_len": (_positive_int, "a positive integer"),
+    "constrained_decoding": _TRUE_OR_FALSE,
+    "distill_constrained_decoding": _TRUE_OR_FALSE,
+    "gradient_checkpointing": _TRUE_OR_FALSE,
+    "lora_target_modules": (_lora_targets, "a list of module names, e.g. [q_proj, v_proj], or all-linear"),
     "num_beams": (_positive_int, "an integer >= 1"),
     "ranking_beams": (_non_negative_int, "an integer >= 0 (0 = rank by grounding one answer)"),
     "max_new_tokens": (_positive_int, "a positive integer"),

@@ -53,3 +53,16 @@ def test_llm_budget_plots_the_samples_each_epoch_trained_on(tmp_path):
     assert [row["samples_seen"] for row in llm_budget.curve_rows("b", recorded_before, [], ["model=BIGRec"])] == [
         default, 2 * default]
     assert llm_budget.curve_rows("b", recorded_before, ["train_sample_num=64"], [])[-1]["samples_seen"] == 128
+
+
+def test_classical_step_times_a_recbole_model_with_each_allocator_setting(tmp_path):
+    out = tmp_path / "step.json"
+    command = [sys.executable, "benchmarks/classical_step.py", "--model=Pop", "--dataset=ml-100k", "--steps=2",
+               "--out", str(out)]
+    process = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"kept for reuse (the plugin's)", "glibc's default"}
+    for run in figures.values():
+        assert run["model"] == "Pop" and len(run["step_s"]) == len(run["page_faults"]) == 2
+        assert all(seconds > 0 for seconds in run["step_s"])

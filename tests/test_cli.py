@@ -1,10 +1,12 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from recbole_soft.cli import main, parse_args
+from recbole_soft.errors import InvalidSetting
 from tests.conftest import REPOSITORY
 
 
@@ -17,6 +19,28 @@ def test_short_options_space_separated_config_files_and_overrides():
     args = parse_args(["-m", "SASRec", "-d", "amazon-games", "--config_files=a.yaml b.yaml", "--epochs=1", "--topk=[3]"])
     assert (args.model, args.dataset, args.config_file_list) == ("SASRec", "amazon-games", ["a.yaml", "b.yaml"])
     assert args.overrides == {"epochs": 1, "topk": [3]}
+
+
+def test_values_are_read_as_in_the_yaml_files_and_a_word_such_as_none_stays_a_word():
+    args = parse_args([
+        "--curriculum=none", "--prior=none", "--train_sample_num=~", "--llm_revision=null", "--resume=true",
+        "--lora_target_modules=[q_proj, v_proj]", "--prior=[popularity,model]", "--learning_rate=1e-4", "--seed=7",
+    ])
+    assert args.overrides == {
+        "curriculum": "none", "prior": ["popularity", "model"], "train_sample_num": None, "llm_revision": None,
+        "resume": True, "lora_target_modules": ["q_proj", "v_proj"], "learning_rate": 1e-4, "seed": 7,
+    }
+    assert args.seeds is None  # --seed is the run's setting, not an abbreviation of the suite's --seeds
+
+
+@pytest.mark.parametrize("argument, named", [
+    ("--constrained_decoding=no", "constrained_decoding='no'"),
+    ("--lora_target_modules=q_proj", "lora_target_modules='q_proj'"),
+    ("--test_user_num=none", "test_user_num='none'"),
+])
+def test_a_value_of_the_wrong_kind_is_refused_by_name_before_anything_loads(argument, named):
+    with pytest.raises(InvalidSetting, match=re.escape(named)):
+        main([argument])
 
 
 def tiny_pop_arguments(data_root, folder) -> list[str]:

@@ -1,7 +1,14 @@
+import os
+import platform
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 
 from recbole_soft import compat
+from recbole_soft.compat import KEEP_FREED_MEMORY
 
 compat.apply()
 
@@ -50,12 +57,27 @@ def test_pop_counts_every_interaction_of_a_batch_that_repeats_an_item(data_root)
 
 def test_recbole_models_leave_autograd_anomaly_detection_off():
     # RecBole's SINE module switches anomaly detection on for the whole process when it is imported
-    import subprocess
-    import sys
-
     probe = (
         "import torch; from recbole_soft.registry import get_model; get_model('SASRec'); "
         "import recbole.model.sequential_recommender.sine; print(torch.is_anomaly_enabled())"
     )
     answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert answer.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's mallopt")
+@pytest.mark.parametrize("keep, faults_at_most, faults_at_least", [("1", 2 * 16_384, 0), ("0", None, 20 * 16_000)])
+def test_freed_tensors_are_reused_without_page_faults_unless_turned_off(keep, faults_at_most, faults_at_least):
+    # 20 tensors of 64 MB, each freed before the next: glibc maps each one afresh (16,384 pages of 4 KB) by default;
+    # kept, the heap grows once and is reused
+    probe = (
+        "import resource, torch, recbole_soft.config\n"
+        "torch.ones(2 ** 24)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(20): torch.ones(2 ** 24)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+    )
+    environment = {**os.environ, KEEP_FREED_MEMORY: keep}
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=environment)
+    faults = int(answer.stdout.split()[-1])
+    assert faults >= faults_at_least and (faults_at_most is None or faults <= faults_at_most)

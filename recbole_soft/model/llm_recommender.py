@@ -1,5 +1,7 @@
 """The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from logging import getLogger
 from pathlib import Path
@@ -115,6 +117,7 @@ class LLMRecommender(SequentialRecommender):
         self.training_batch_size = sizes["training"]  # sequences per pass with gradients
         # with exclude_history the evaluation masks the user's earlier items: beams are not spent on them
         self.beams_skip_history = config["exclude_history"]
+        self.masked_items: tuple[torch.Tensor, torch.Tensor] | None = None  # set by ``masking``
         self.item_ids = items_by_title(self.titles)
         self.answers = AnswerLog()
         self.priors = build_priors(config, dataset, self.device)
@@ -297,7 +300,7 @@ class LLMRecommender(SequentialRecommender):
         """The LLM's own scores of every item, without any prior."""
         prompts = self.prompts(interaction)
         if self.ranking_beams:
-            excluded = self.history_titles(interaction) if self.beams_skip_history else None
+            excluded = self.skipped_titles(interaction) if self.beams_skip_history else None
             ranked = self.generator.rank(prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens, excluded)
             answers = [titles[0][0] if titles else "" for titles in ranked]
             scores = self.beam_scores(ranked)
@@ -307,10 +310,27 @@ class LLMRecommender(SequentialRecommender):
         self.answers.record(answers, self.item_ids, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         return scores
 
-    def history_titles(self, interaction: Interaction) -> list[list[str]]:
-        """The titles of each row's history items (as many as RecBole keeps: ``MAX_ITEM_LIST_LENGTH``)."""
-        rows = zip(interaction[self.ITEM_SEQ].cpu(), interaction[self.ITEM_SEQ_LEN].cpu().tolist())
-        return [[self.titles[item] for item in items[:length].tolist()] for items, length in rows]
+    @contextmanager
+    def masking(self, history_index: tuple[torch.Tensor, torch.Tensor] | None) -> Iterator[None]:
+        """Score the batch inside knowing the ``(rows, items)`` the evaluation will mask (RecBole's history index):
+        with ``exclude_history`` the beams skip exactly those items, the user's items older than the history RecBole
+        keeps (``MAX_ITEM_LIST_LENGTH``) included, so that no beam is spent on an item masked afterwards."""
+        self.masked_items = history_index
+        try:
+            yield
+        finally:
+            self.masked_items = None
+
+    def skipped_titles(self, interaction: Interaction) -> list[list[str]]:
+        """Per row, the titles the beams skip: the items the evaluation masks when ``masking`` gave them, else the
+        history RecBole gives the model (scoring outside an evaluation, e.g. DMPO's hard negatives)."""
+        if self.masked_items is None:
+            rows = zip(interaction[self.ITEM_SEQ].cpu(), interaction[self.ITEM_SEQ_LEN].cpu().tolist())
+            return [[self.titles[item] for item in items[:length].tolist()] for items, length in rows]
+        titles: list[list[str]] = [[] for _ in range(len(interaction))]
+        for row, item in zip(*(index.tolist() for index in self.masked_items)):
+            titles[row].append(self.titles[item])
+        return titles
 
     def beam_scores(self, ranked: list[list[tuple[str, float]]]) -> torch.Tensor:
         """``[rows, n_items]``: the beams' items by log-probability, then every item by the beams' weighted distance."""

@@ -94,7 +94,8 @@ def choose_prior_gamma(trainer, valid_data) -> None:
     collectors = {name: {gamma: Collector(config) for gamma in GAMMA_GRID} for name in model.priors}
     for interaction, history_index, positive_u, positive_i in valid_data:
         interaction = interaction.to(trainer.device)
-        llm = model.llm_scores(interaction)
+        with model.masking(history_index):
+            llm = model.llm_scores(interaction)
         for name, prior in model.priors.items():
             scores = prior.scores(interaction).to(llm.device)
             for gamma, collector in collectors[name].items():
@@ -140,6 +141,7 @@ class LLMEvaluation:
         return result
 
     def _full_sort_batch_eval(self, batched_data):
-        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        with self.model.masking(batched_data[1]):
+            interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
         collect_beside_prior(self, batched_data, interaction, positive_u, positive_i)
         return interaction, scores, positive_u, positive_i

@@ -97,3 +97,25 @@ def test_without_ranking_beams_every_item_is_ranked_by_distance_to_the_one_answe
         answers = model.generate(model.prompts(interaction))
         scores = model.full_sort_predict(interaction)
     assert torch.allclose(scores, model.text_scores(answers))
+
+
+def test_beams_skip_exactly_the_items_the_evaluation_masks_older_ones_than_the_prompts_history_included(build):
+    _, _, _, test_data, model = build("BIGRec", ranking_beams=3, max_new_tokens=12, exclude_history=True)
+    interaction = next(iter(test_data))[0]
+    model.eval()
+    with torch.no_grad():
+        unmasked = model.generator.rank(model.prompts(interaction), model.trie, 3, 12, [[]] * len(interaction))
+        # row 0's best beams masked as if they were items older than the MAX_ITEM_LIST_LENGTH RecBole keeps
+        masked = [model.item_ids[title][0] for title, _ in unmasked[0]]
+        history_index = (torch.zeros(len(masked), dtype=torch.long), torch.tensor(masked))
+        with model.masking(history_index):
+            assert model.skipped_titles(interaction) == [[model.titles[item] for item in masked]] + [[]] * (
+                len(interaction) - 1
+            )
+            scores = model.full_sort_predict(interaction)
+        assert model.masked_items is None  # only the batch scored inside
+    beams_first = scores[0].argsort(descending=True)[:1].tolist()
+    assert not set(beams_first) & set(masked)  # the best-scored item is a beam that was not masked
+    assert model.skipped_titles(interaction)[0] == [
+        model.titles[item] for item in interaction[model.ITEM_SEQ][0][: interaction[model.ITEM_SEQ_LEN][0]].tolist()
+    ]  # outside an evaluation: the history the prompt is built from

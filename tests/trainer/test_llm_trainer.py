@@ -35,3 +35,24 @@ def test_icl_is_evaluated_without_training(llm_config):
     result = run_recbole_soft("ICL", "tiny", config_dict={**llm_config, "icl_demo_num": 1})
     assert result["best_valid_result"] is None
     assert {"hit@10", "ndcg@10"} <= set(result["test_result"])
+
+
+
+def test_the_evaluation_hands_each_batchs_masked_items_to_the_beams(build):
+    from recbole_soft.quick_start import prepare_data
+    from recbole_soft.trainer.llm_trainer import LLMTrainer
+
+    # RecBole keeps 3 history items per row: the test masks more for most users
+    config, *_, model = build("BIGRec", ranking_beams=2, exclude_history=True, MAX_ITEM_LIST_LENGTH=3, history_len=3)
+    *_, test_data = prepare_data(config)  # the test's loader, masked as a run masks it
+    expected = []  # per tested row, the titles of the items the test masks (every earlier item of the user)
+    for interaction, (rows, items), *_ in test_data:
+        expected += [sorted(model.titles[item] for row, item in zip(rows.tolist(), items.tolist()) if row == r)
+                     for r in range(len(interaction))]
+    seen = []
+    rank = model.generator.rank
+    model.generator.rank = lambda prompts, trie, k, tokens, excluded: seen.extend(map(sorted, excluded)) or rank(
+        prompts, trie, k, tokens, excluded
+    )
+    LLMTrainer(config, model).evaluate(test_data, load_best_model=False)
+    assert seen == expected and any(len(titles) > 3 for titles in expected)
