@@ -108,8 +108,9 @@ def run_benchmark(args: argparse.Namespace) -> Path:
     from recbole_soft.benchmark.suite import read_settings_files
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    overrides = {**read_settings_files(args.config_file_list), **args.overrides}  # files < command line, as one run
-    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, overrides, args.rows, args.trained_in)
+    files = read_settings_files(args.config_file_list)  # under each row's settings, as files < config dict in a run
+    out = run_suite(load_suite(args.benchmark), args.out, args.seeds, args.force, args.overrides, args.rows,
+                    args.trained_in, files)
     print(f"results in {out}: table.md, table.csv, results.json, scores.png, environment.json")
     print((out / "table.md").read_text())
     return out

@@ -16,6 +16,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import dict2str, init_logger, init_seed, set_color
 from recbole.utils.argument_list import training_arguments
 
+from recbole_soft.atomic import write_atomically
 from recbole_soft.compat import FIXED_MODELS, is_run_log
 from recbole_soft.config import Config, trains_item_encoder
 from recbole_soft.data import cap_test_users, require_dataset_files, require_item_text_field
@@ -34,6 +35,7 @@ from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, result_file
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
+from recbole_soft.trainer.evaluation import choose_prior_gamma
 from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 from recbole_soft.trained_model import adopt_trained_model, check_trained_checkpoint, with_earlier_training
 
@@ -143,6 +145,9 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
 
 def evaluate(trainer, test_data, saved: bool, show_progress: bool) -> dict:
     """The trainer's test, and the pairwise AUC on the same rows when asked (for every model, by its own measure)."""
+    if not saved and getattr(trainer.model, "priors", None):
+        # the LLM trainer chooses γ where it loads the best weights; unsaved, the last weights are tested with it
+        choose_prior_gamma(trainer, trainer.valid_data)
     result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     return with_pairwise_auc(result, trainer.model, test_data, trainer.config)
 
@@ -370,9 +375,9 @@ def check_inputs(config: Config) -> None:
 
 
 def _write_result(result: dict) -> None:
-    path = Path(result["result_file"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=float))
+    """The result JSON, written whole or not at all (a later run may adopt it: ``trained_checkpoint``)."""
+    text = json.dumps(result, indent=2, default=float)
+    write_atomically(Path(result["result_file"]), lambda side_file: side_file.write_text(text))
 
 
 def peak_memory_mb() -> float:

@@ -6,6 +6,7 @@ choices; the modules that act on a setting (loading, grounding, negatives, curri
 """
 import difflib
 import os
+import string
 from collections.abc import Callable, Collection, Iterable
 
 from recbole_soft.errors import InvalidSetting
@@ -85,6 +86,20 @@ def _priors(value) -> bool:
     return known and len(set(names)) == len(names) and (value == "none" or bool(names))
 
 
+PROMPT_FIELDS = ("domain", "history")  # what a prompt_template may name: the item word and the listed history
+
+
+def _prompt_template(value) -> bool:
+    """A template naming ``{history}`` and no field but those of ``PROMPT_FIELDS`` (literal braces doubled)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError:  # a lone { or }
+        return False
+    return "history" in fields and fields <= set(PROMPT_FIELDS)
+
+
 def _lora_targets(value) -> bool:
     """PEFT's target_modules: module names, or its ``all-linear`` (a lone string would be read as a regular
     expression, which a name like q_proj matches nowhere)."""
@@ -98,6 +113,8 @@ _BATCH_SIZE_OR_AUTO = (lambda value: value == AUTO or _positive_int(value)), "a 
 # setting -> (check, what a valid value is): the plugin's, then RecBole's own; checked only when the key is set
 VALUE_RULES: dict[str, tuple[Check, str]] = {
     "history_len": (_positive_int, "a positive integer"),
+    "prompt_template": (_prompt_template, "a text naming {history} (the listed titles) and at most {domain} besides, "
+                                          "literal braces doubled ({{ }})"),
     "constrained_decoding": _TRUE_OR_FALSE,
     "distill_constrained_decoding": _TRUE_OR_FALSE,
     "gradient_checkpointing": _TRUE_OR_FALSE,

@@ -131,3 +131,18 @@ def test_all_samples_is_a_valid_training_cap():
 def test_a_prompt_history_longer_than_recbole_keeps_is_refused():
     with pytest.raises(ValueError, match="history_len=20 is longer than the MAX_ITEM_LIST_LENGTH=10 items"):
         Config(model="BIGRec", dataset="ml-100k", config_dict={"history_len": 20, "MAX_ITEM_LIST_LENGTH": 10})
+
+
+@pytest.mark.parametrize("template", [
+    "Recommend the next of these {domain}:",  # no history: the model would be asked without it
+    "History: {history}. Answer as {\"title\": ...}",  # literal braces not doubled
+    "{history} {user}",  # a field the prompt builder does not fill
+])
+def test_a_prompt_template_without_the_history_or_with_unknown_fields_is_refused(template):
+    with pytest.raises(ValueError, match="prompt_template=.* is invalid: it must be a text naming {history}"):
+        Config(model="BIGRec", dataset="ml-100k", config_dict={"prompt_template": template})
+
+
+def test_a_prompt_template_with_doubled_braces_and_the_known_fields_is_accepted():
+    template = "{domain} so far:\n{history}\nAnswer as {{\"title\": ...}}"
+    assert Config(model="BIGRec", dataset="ml-100k", config_dict={"prompt_template": template})["prompt_template"] == template

@@ -26,13 +26,21 @@ def imports_of(path: Path) -> set[str]:
     """Every recbole_soft module the file imports, at the top or inside a function, by name or by import path."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_soft."):
+        if isinstance(node, ast.ImportFrom) and node.module == "recbole_soft":  # from recbole_soft import compat
+            found |= {f"recbole_soft.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("recbole_soft."):
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("recbole_soft.")}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("recbole_soft."):
             found.add(node.value.split(":")[0])  # the registry's and __init__'s lazy import paths
     return found
+
+
+def test_every_import_form_is_seen(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text("from recbole_soft import cli\nimport recbole_soft.data.history\nfrom recbole_soft.model import bigrec\n")
+    assert imports_of(source) == {"recbole_soft.cli", "recbole_soft.data.history", "recbole_soft.model"}
 
 
 def test_every_module_belongs_to_a_layer():

@@ -25,6 +25,7 @@ from recbole_soft.benchmark.environment import environment
 from recbole_soft.benchmark.record import checksums, dataset_files, plan_config, read_record
 from recbole_soft.benchmark.report import summarise, write_report
 from recbole_soft.benchmark.suite import Suite, SuiteError, is_reference, is_run_file
+from recbole_soft.registry import is_llm_model
 from recbole_soft.settings import prior_names
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, all_settings, setting_differences
 
@@ -52,17 +53,40 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / f"{suite.name}-{date.today().isoformat()}"
 
 
-def plan_runs(suite: Suite, out: Path, seeds: list[int], overrides: dict, forced: Collection[str] = ()) -> list[Run]:
+# RecBole's training budget (its overall.yaml's "Training Settings"): what a settings file given to a suite sets of
+# it is meant for the LLM rows (properties/gpu.yaml: the paper's epochs, learning rate, 8-bit optimiser); the
+# classical rows keep their own, RecBole's usual budget
+RECBOLE_TRAINING_KEYS = frozenset({
+    "epochs", "train_batch_size", "learner", "learning_rate", "train_neg_sample_args", "eval_step", "stopping_step",
+    "clip_grad_norm", "weight_decay", "loss_decimal_place", "require_pow", "enable_amp", "enable_scaler",
+})
+
+
+def file_settings_for(model_name: str, file_settings: dict) -> dict:
+    """What of ``file_settings`` (the suite's ``--config_files``) a row of ``model_name`` takes: all of it for an
+    LLM model, all but RecBole's training budget for a classical one."""
+    if is_llm_model(model_name):
+        return file_settings
+    return {key: value for key, value in file_settings.items() if key not in RECBOLE_TRAINING_KEYS}
+
+
+def plan_runs(
+    suite: Suite, out: Path, seeds: list[int], overrides: dict, forced: Collection[str] = (),
+    file_settings: dict | None = None,
+) -> list[Run]:
     """One run per model and seed, with everything it needs to start in a fresh process.
 
-    A model killed with the suite continues where it stopped (``resume``), unless its row is ``forced`` to start anew.
+    Precedence, as in one RecBole run (files < config dict): ``file_settings`` (``file_settings_for`` each row) <
+    the suite's settings and the row's own < ``overrides`` (the command line, every row). A model killed with the
+    suite continues where it stopped (``resume``), unless its row is ``forced`` to start anew.
     """
     runs = []
     for model in suite.models:
         for seed in seeds:
             folder = out / "runs" / model.folder_name / f"seed-{seed}"
             checkpoint_dir = folder.relative_to(out).as_posix()  # the worker resolves it against OUT
-            config = {**suite.run_config(model), **overrides, "seed": seed, "checkpoint_dir": checkpoint_dir}
+            config = {**file_settings_for(model.model, file_settings or {}), **suite.run_config(model), **overrides,
+                      "seed": seed, "checkpoint_dir": checkpoint_dir}
             config = {key: run_reference(value, suite, seed) if is_reference(value) else value
                       for key, value in config.items()}
             config.setdefault("show_progress", False)
@@ -201,10 +225,13 @@ def execute(run: Run) -> bool:
 def run_suite(
     suite: Suite, out: str | Path | None = None, seeds: list[int] | None = None, force: bool = False,
     overrides: dict | None = None, rows: list[str] | None = None, trained_in: str | Path | None = None,
+    file_settings: dict | None = None,
 ) -> Path:
     """Run every model of ``suite`` that has not finished in ``out`` and report them all.
 
-    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``). ``rows`` (model or ``select`` labels) runs only
+    ``overrides`` apply to every model (e.g. ``{"llm_path": ...}``); ``file_settings`` (read from settings files)
+    apply under each row's own settings, RecBole's training budget among them to the LLM rows only
+    (``file_settings_for``). ``rows`` (model or ``select`` labels) runs only
     those rows and the rows whose files they reuse; the report still shows every finished row. ``force`` runs the
     asked rows (default: all) again, not the finished rows they reuse. ``trained_in`` (another results folder): a
     classical row that finished there with the same training settings is tested, not trained again
@@ -213,7 +240,7 @@ def run_suite(
     out = Path(out) if out is not None else default_out(suite)
     asked = asked_rows(suite, rows)
     forced = set(asked) if force else set()
-    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, forced)
+    runs = plan_runs(suite, out, seeds or suite.seeds, overrides or {}, forced, file_settings)
     notes = []
     if trained_in is not None:
         runs, notes = trained_earlier(runs, out, Path(trained_in), forced)

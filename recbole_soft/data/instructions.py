@@ -13,6 +13,7 @@ from recbole.config import Config
 from recbole.data.dataset import Dataset
 
 from recbole_soft.data.item_text import read_item_file
+from recbole_soft.errors import InvalidData
 
 YEAR_FIELDS = ("release_year", "year")
 GENRE_FIELDS = ("class", "genre", "genres", "categories", "category")
@@ -67,8 +68,14 @@ def catalogue_instructions(facts: ItemFacts, titles: list[str], domain: str, cou
         kinds += [_genres_of, _of_genre]
     if facts.brands:
         kinds += [_brand_of, _of_brand]
-    pairs = []
+    pairs, attempts = [], 0
     while len(pairs) < count:
+        attempts += 1
+        if attempts > 100 * count:  # nothing the item file holds can be asked (e.g. one-word titles and no facts)
+            raise InvalidData(
+                f"The item file gives too little to build {count} instructions from (titles of one word and no "
+                f"years, genres or brands?): turn phase 1 off with clclm_instruction_tuning=False."
+            )
         pair = kinds[int(rng.integers(len(kinds)))](facts, titles, items, domain, rng)
         if pair is not None:
             pairs.append(pair)

@@ -275,3 +275,16 @@ def test_a_reference_to_a_row_below_is_refused(tmp_path, data_root):
     models = "  BIGRec: {config: {sft_adapter_path: {from_row: SOFT, file: x}}}\n  SOFT: {}\n"
     with pytest.raises(SuiteError, match="comes from row 'SOFT', which is not a row above it"):
         tiny_suite(tmp_path, data_root, models)
+
+
+def test_settings_files_go_under_each_rows_own_settings_and_their_training_budget_to_the_llm_rows_only(tmp_path):
+    suite = load_suite(SUITES / "ml-100k.yaml")
+    files = {"epochs": 7, "learning_rate": 1e-4, "learner": "paged_adamw_8bit", "curriculum_probe_num": 8,
+             "data_path": "shared"}
+    plans = {run.label: run.plan["config"] for run in runner.plan_runs(suite, tmp_path, [2020], {}, (), files)}
+    assert {key: plans["SASRec"].get(key) for key in files} == {
+        "epochs": None, "learning_rate": None, "learner": None, "curriculum_probe_num": 256, "data_path": "shared"}
+    assert (plans["BIGRec"]["epochs"], plans["BIGRec"]["learning_rate"], plans["BIGRec"]["data_path"]) == (7, 1e-4, "shared")
+    assert plans["SOFT w/o SA"]["curriculum_probe_num"] == 32 and plans["SOFT"]["curriculum_probe_num"] == 256
+    command_line = runner.plan_runs(suite, tmp_path, [2020], {"epochs": 1}, (), files)
+    assert {run.plan["config"]["epochs"] for run in command_line} == {1}

@@ -1,9 +1,11 @@
 """CLCLMRec's phase 1: instructions about the catalogue, from the dataset's item file alone."""
+import pytest
 from recbole.data import create_dataset
 
 from recbole_soft.config import Config
 from recbole_soft.data import load_item_titles
 from recbole_soft.data.instructions import catalogue_instructions, item_facts
+from recbole_soft.errors import InvalidData
 from tests.conftest import write_atomic_dataset
 
 MOVIES = {"m1": ("Heat", "1995", "Action Crime", "Warner"), "m2": ("Alien", "1979", "Horror Sci-Fi", "Fox"),
@@ -62,6 +64,13 @@ def test_a_titles_only_item_file_gives_title_completions(tmp_path):
     pairs = catalogue_instructions(facts, titles, "games", 20, seed=1)
     assert all(instruction.startswith("Complete the title") for instruction, _ in pairs)
     assert {answer for _, answer in pairs} <= {"The Big Sleep"}  # the only title of two words or more
+
+
+def test_an_item_file_with_nothing_to_ask_is_an_error_that_names_the_way_out_not_an_endless_loop(tmp_path):
+    facts, titles = catalogue(tmp_path, "plain", with_facts=False)
+    one_word_titles = [title.split()[-1] if title else title for title in titles]
+    with pytest.raises(InvalidData, match="clclm_instruction_tuning=False"):
+        catalogue_instructions(facts, one_word_titles, "games", 20, seed=1)
 
 
 def test_instructions_depend_on_the_item_file_and_the_seed_not_on_the_interactions(tmp_path):

@@ -64,6 +64,15 @@ def test_auto_gamma_is_chosen_on_validation_for_each_prior_and_logged(llm_config
         assert grid["scores"][grid["chosen"]] == max(grid["scores"].values())
 
 
+def test_auto_gamma_is_chosen_on_validation_when_the_run_saves_nothing_too(llm_config):
+    from recbole_soft import run_recbole_soft
+
+    settings = {**llm_config, "prior": "popularity", "ranking_beams": 2}
+    result = run_recbole_soft("BIGRec", "tiny", config_dict=settings, command_line=False, saved=False)
+    grid = result["prior_grid"]["popularity"]
+    assert grid["scores"][grid["chosen"]] == max(grid["scores"].values())
+
+
 def test_a_model_prior_needs_its_checkpoint(build):
     with pytest.raises(FileNotFoundError, match="prior_checkpoint"):
         build("BIGRec", prior="model")
