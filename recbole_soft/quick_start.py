@@ -18,7 +18,7 @@ from recbole.utils.argument_list import training_arguments
 
 from recbole_soft.atomic import write_atomically
 from recbole_soft.compat import FIXED_MODELS, is_run_log
-from recbole_soft.config import Config, trains_item_encoder
+from recbole_soft.config import Config, plugin_defaults, recbole_settings, trains_item_encoder
 from recbole_soft.data import cap_test_users, require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
 from recbole_soft.distributed import (
@@ -187,9 +187,12 @@ def provide_item_encoder(config: Config) -> float:
 
 
 def item_encoder_settings(config: Config) -> dict:
-    """The run's own settings (data, protocol, seed, paths) without RecBole's training settings, which belong to the
-    LLM, then ``item_encoder_config``: the encoder is trained on exactly the run's data, with its own budget."""
-    inherited = {key: value for key, value in config.external_config_dict.items() if key not in training_arguments}
+    """The run's own settings that the encoder reads (RecBole's and the encoder's plugin defaults': data, protocol,
+    seed, paths) without RecBole's training settings, which belong to the LLM, then ``item_encoder_config``: the
+    encoder is trained on exactly the run's data, with its own budget, and the LLM's settings do not rename it."""
+    read = recbole_settings() | plugin_defaults(config["item_encoder"])
+    inherited = {key: value for key, value in config.external_config_dict.items()
+                 if key in read and key not in training_arguments}
     inherited.pop("model", None)
     return {**inherited, "seed": config["seed"], "checkpoint_dir": config["checkpoint_dir"], **config["item_encoder_config"]}
 

@@ -171,8 +171,9 @@ def test_a_hybrid_soft_run_trains_its_item_encoder_first_and_a_second_run_reuses
     assert 0.0 <= first["test_result"]["hit@10"] <= 1.0
     assert 0 < first["item_encoder_time_s"] < first["train_time_s"]  # the encoder's training is part of the cost
 
-    # another model, resuming or not (settings that do not change results do not change the encoder's name)
-    second = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "resume": True}, command_line=False)
+    # another model, resuming or not, with other LLM settings: none of them is read by the encoder, so none renames it
+    second = run_recbole_soft("BIGRec", "tiny", config_dict={**settings, "resume": True, "lora_r": 4, "prior": "popularity"},
+                              command_line=False)
     assert list((tmp_path / "saved").glob("SASRec-item-encoder-tiny-*.pth")) == [encoder]
     assert encoder.stat().st_mtime_ns == trained_at and second["item_encoder_time_s"] == 0
     config, loaded, *_, test_data = load_data_and_model(model_file(second))
