@@ -45,9 +45,13 @@ def resume_file(saved_model_file: str | Path) -> Path:
 
 
 def latest_resume_file(checkpoint_dir: str | Path, model: str) -> Path | None:
-    """The newest run of ``model`` in ``checkpoint_dir`` that left a resumable state."""
-    files = sorted(Path(checkpoint_dir).glob(f"{model}-*{RESUME_SUFFIX}"), key=lambda path: path.stat().st_mtime)
-    return files[-1] if files else None
+    """The newest run of ``model`` in ``checkpoint_dir`` that left a resumable state and no result: an interrupted
+    one (a finished run keeps its state file, and is not run again)."""
+    def finished(state: Path) -> bool:
+        return state.with_name(state.name.removesuffix(RESUME_SUFFIX) + ".result.json").is_file()
+
+    files = [path for path in Path(checkpoint_dir).glob(f"{model}-*{RESUME_SUFFIX}") if not finished(path)]
+    return max(files, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def run_settings(config) -> dict:
@@ -129,7 +133,7 @@ class RunState:
         previous = main_process_value(latest_resume_file(folder, model) if config["resume"] else None)
         if previous is None:
             if config["resume"]:
-                logger.info(f"resume: no earlier {model} run in {folder}; starting a new one")
+                logger.info(f"resume: no interrupted {model} run in {folder}; starting a new one")
             state = cls(resume_file(main_process_value(saved_model_file)), settings)
             state.save()
             return state

@@ -4,6 +4,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,9 +117,17 @@ def test_a_classical_model_that_cannot_resume_says_so_and_trains_from_the_start(
 
 
 def test_resuming_with_other_settings_is_refused(llm_config):
-    run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
+    earlier = run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
+    Path(earlier["result_file"]).unlink()  # its state without a result: an interrupted run
     with pytest.raises(ValueError, match=r"Cannot resume .*BIGRec-.*resume.pt: it ran with other settings \(learning_rate: 0.01 -> 0.02\)"):
         run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "learning_rate": 0.02, "resume": True})
+
+
+def test_a_finished_run_is_not_resumed_a_new_one_starts_beside_it(llm_config):
+    finished = run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
+    written = Path(finished["result_file"]).read_text()
+    again = run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "learning_rate": 0.02, "resume": True})
+    assert again["result_file"] != finished["result_file"] and Path(finished["result_file"]).read_text() == written
 
 
 def test_resume_without_an_earlier_run_starts_a_new_one(llm_config):
