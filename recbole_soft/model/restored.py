@@ -17,11 +17,22 @@ def restore_recbole_model(checkpoint: str | Path, dataset, device: torch.device,
         )
     saved = torch.load(checkpoint, map_location=device, weights_only=False)  # RecBole's own pickle (Config inside)
     config = saved["config"]
+    if config["dataset"] != dataset.dataset_name:
+        raise InvalidSetting(
+            f"{setting}={checkpoint} holds a {config['model']} trained on {config['dataset']}; this run's dataset is "
+            f"{dataset.dataset_name}: give the checkpoint of a model trained on {dataset.dataset_name}."
+        )
     config["device"] = device
     # the Config keeps the class it was built for: this package's own classical models (CL4SRec) included
     model_class = getattr(config, "model_class", None) or get_model(config["model"])
     model = model_class(config, dataset).to(device).eval()
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as error:  # a size mismatch: other users or items than this run's
+        raise InvalidSetting(
+            f"{setting}={checkpoint} was trained on other {dataset.dataset_name} data than this run's (its users or "
+            f"items differ: {str(error).splitlines()[-1].strip()}): train it with this run's data settings."
+        ) from None
     model.load_other_parameter(saved.get("other_parameter"))
     return model.requires_grad_(False)
 

@@ -1,9 +1,12 @@
 """BIGRec's collaborative prior: popularity from the training split or a trained model's scores, weighted by γ."""
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from recbole_soft.model.prior import PopularityPrior, with_prior
+from tests.conftest import write_atomic_dataset
 
 
 def test_gamma_zero_leaves_the_llm_scores_unchanged():
@@ -133,3 +136,23 @@ def test_a_second_prior_is_measured_beside_the_first_as_if_it_ranked_the_run(llm
     assert model_first["result_with_prior"]["popularity"] == pytest.approx(dict(popularity_first["test_result"]))
     assert popularity_first["result_without_prior"] == pytest.approx(model_first["result_without_prior"])
     assert popularity_first["test_result"] != model_first["test_result"]  # the two priors rank differently
+
+
+@pytest.mark.parametrize("name, items, says", [
+    ("other", 30, "holds a SASRec trained on tiny; this run's dataset is other"),
+    ("tiny", 12, "was trained on other tiny data than this run's"),
+])
+def test_a_checkpoint_of_another_dataset_or_of_other_items_is_refused_with_what_to_give(
+    tmp_path, trained_checkpoint, name, items, says
+):
+    from recbole.data import create_dataset
+
+    from recbole_soft.config import Config
+    from recbole_soft.errors import InvalidSetting
+    from recbole_soft.model.restored import restore_recbole_model
+
+    write_atomic_dataset(tmp_path, name, n_items=items)
+    config = Config(model="SASRec", dataset=name, command_line=False, config_dict={
+        "data_path": str(tmp_path), "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "state": "WARNING"})
+    with pytest.raises(InvalidSetting, match=re.escape(says)):
+        restore_recbole_model(trained_checkpoint("SASRec"), create_dataset(config), torch.device("cpu"), "prior_checkpoint")
