@@ -97,6 +97,23 @@ def trains_item_encoder(config) -> bool:
     return has_hybrid_prompts(config) and not config["item_encoder_checkpoint"]
 
 
+def read_config_file(file: Path, loader: type) -> dict:
+    """One ``--config_files`` file's settings, read with ``loader`` (one that reads ``1e-4`` as a number, as RecBole's
+    does), for one run and for a suite alike; a missing, unreadable or non-mapping file is named with its line."""
+    if not file.is_file():
+        raise MissingInput(f"Config file {file} does not exist: check the path given to --config_files.")
+    try:
+        settings = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not valid yaml"
+        raise InvalidSetting(f"Config file {file} is not valid yaml{where}: {problem}.") from None
+    if settings is not None and not isinstance(settings, dict):
+        raise InvalidSetting(f"Config file {file} must hold 'key: value' lines, not a {type(settings).__name__}.")
+    return settings or {}
+
+
 class Config(RecBoleConfig):
     """RecBole's Config for plugin and RecBole models alike, with the package's defaults and value checks.
 
@@ -125,18 +142,7 @@ class Config(RecBoleConfig):
         return settings
 
     def _read_config_file(self, file: Path) -> dict:
-        if not file.is_file():
-            raise MissingInput(f"Config file {file} does not exist: check the path given to --config_files.")
-        try:
-            settings = yaml.load(file.read_text(encoding="utf-8"), Loader=self.yaml_loader)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or "not valid yaml"
-            raise InvalidSetting(f"Config file {file} is not valid yaml{where}: {problem}.") from None
-        if settings is not None and not isinstance(settings, dict):
-            raise InvalidSetting(f"Config file {file} must hold 'key: value' lines, not a {type(settings).__name__}.")
-        return settings or {}
+        return read_config_file(file, self.yaml_loader)
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

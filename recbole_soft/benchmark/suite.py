@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from recbole_soft.config import read_config_file
 from recbole_soft.errors import InvalidSetting
 
 SUITE_KEYS = {"name", "extends", "dataset", "seeds", "config", "models", "select"}
@@ -48,16 +49,11 @@ def read_yaml(path: Path):
 
 
 def read_settings_files(paths: list[str]) -> dict:
-    """The settings of RecBole-style config files, later files winning (as ``--config_files`` does for one run)."""
+    """The settings of RecBole-style config files, later files winning (as ``--config_files`` does for one run),
+    read and refused as one run reads them."""
     settings: dict = {}
     for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise SuiteError(f"Config file {path} does not exist.")
-        try:
-            settings.update(read_yaml(path) or {})
-        except yaml.YAMLError as error:
-            raise SuiteError(f"Config file {path} is not valid yaml: {error}") from None
+        settings.update(read_config_file(Path(name), _SettingsLoader))
     return settings
 
 
