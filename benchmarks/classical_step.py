@@ -1,6 +1,6 @@
-"""Seconds and page faults per training step of a RecBole model, with glibc's allocator as the plugin sets it
-(freed memory kept for reuse) and as glibc leaves it (``RECBOLE_SOFT_KEEP_FREED_MEMORY=0``), each in a process of
-its own.
+"""Seconds and page faults per training step of a RecBole model, with glibc's allocator as the plugin sets it for
+a classical model's run (freed memory kept for reuse) and as glibc leaves it (``RECBOLE_SOFT_KEEP_FREED_MEMORY=0``),
+each in a process of its own.
 
     python benchmarks/classical_step.py --model=SASRec --dataset=ml-100k --steps=6 --out=step.json
 
@@ -30,6 +30,9 @@ def measure_steps(model_name: str, dataset: str, steps: int) -> dict:
     from recbole_soft.config import Config
     from recbole_soft.registry import get_model
 
+    from recbole_soft.compat import keep_freed_memory_for_reuse
+
+    keep_freed_memory_for_reuse()  # as a run of a classical model does (unless RECBOLE_SOFT_KEEP_FREED_MEMORY=0)
     config = Config(model=model_name, dataset=dataset, config_dict={"show_progress": False, "state": "WARNING"},
                     command_line=False)
     init_seed(config["seed"], config["reproducibility"])
@@ -44,12 +47,15 @@ def measure_steps(model_name: str, dataset: str, steps: int) -> dict:
         optimizer.step()
         seconds.append(time.perf_counter() - start)
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
+    machine = environment()
     return {"model": model_name, "dataset": dataset, "train_batch_size": config["train_batch_size"],
-            "cpu": environment()["cpu"], "torch_threads": torch.get_num_threads(), "step_s": seconds,
+            "cpu": machine["cpu"], "torch_threads": machine["torch_threads"],
+            "freed_memory_kept": machine["freed_memory_kept"], "step_s": seconds,
             "page_faults": faults, "mean_step_s_after_first": sum(seconds[1:]) / max(len(seconds) - 1, 1)}
 
 
 def in_own_process(args: argparse.Namespace, keep: str) -> dict:
+    """``measure_steps`` in a fresh process whose environment sets the allocator (``keep``: 1 kept, 0 glibc's)."""
     command = [sys.executable, __file__, f"--model={args.model}", f"--dataset={args.dataset}", f"--steps={args.steps}",
                "--in_process"]
     answer = subprocess.run(command, env={**os.environ, KEEP_FREED_MEMORY: keep}, capture_output=True, text=True,

@@ -12,7 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
+import yaml
+
 from recbole_soft.errors import DEBUG_VARIABLE, InvalidSetting, run_as_command
+from recbole_soft.settings import none_is_a_choice
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,26 +56,29 @@ def parse_overrides(arguments: list[str]) -> dict:
         if not argument.startswith("--") or "=" not in argument:
             raise InvalidSetting(f"Unrecognised argument {argument!r}: settings are written --key=value, e.g. --epochs=1.")
         key, value = argument[2:].split("=", 1)
-        overrides[key] = _literal(value)
+        value = _literal(value)
+        # the word none: a choice of some settings (--curriculum=none, --prior=none), None for the others
+        overrides[key] = None if value == "none" and not none_is_a_choice(key) else value
     return overrides
 
 
 def _literal(value: str):
-    """A value as RecBole's command line reads it (a Python literal where it is one, true/false), with the spellings of
-    the yaml files too: ``~`` or ``null`` for None and ``[a, b]`` for a list of such values. Any other word stays text,
-    ``none`` included: it is a choice of several settings (``--curriculum=none``, ``--prior=none``)."""
+    """A value as RecBole's command line reads it (a Python literal where it is one, true/false), else as the yaml
+    files read it (``~`` or ``null`` for None, ``[a, b]`` a list, ``{epochs: 5}`` a mapping); other text stays text."""
     try:
         return ast.literal_eval(value)
     except (ValueError, SyntaxError):
         pass
     text = value.strip()
+    if not text:
+        return text
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if text in ("~", "null"):
-        return None
-    if text.startswith("[") and text.endswith("]"):
-        return [_literal(item) for item in text[1:-1].split(",") if item.strip()]
-    return text
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return parsed if parsed is None or isinstance(parsed, (list, dict)) else text
 
 
 def main(argv: list[str] | None = None):

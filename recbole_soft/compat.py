@@ -1,6 +1,6 @@
 """The one place where recbole 1.2.1 is adapted to today's numpy 2, pandas and torch >= 2.6, and where its bugs
 that change results are fixed; also where a bitsandbytes CPU bug that changes results is avoided, where the
-transformers versions the package supports are told apart, and where glibc's allocator is set for training on a CPU.
+transformers versions the package supports are told apart, and where glibc's allocator is set for RecBole's models.
 
 Nothing else in the project patches RecBole, and nothing imports ``recbole.quick_start`` (it pulls in ray,
 which needs ``pkg_resources`` and ``np.bool8``).
@@ -162,21 +162,31 @@ def _turn_off_anomaly_detection() -> None:
 
 KEEP_FREED_MEMORY = "RECBOLE_SOFT_KEEP_FREED_MEMORY"  # 0: leave glibc's allocator as it is
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+_freed_memory_kept = False  # set by keep_freed_memory_for_reuse(); recorded beside every suite run's times
 
 
-def _keep_freed_memory_for_reuse() -> bool:
-    """Let glibc keep freed blocks up to 1 GiB for reuse instead of unmapping each one; returns whether it was set.
+def keep_freed_memory_for_reuse() -> bool:
+    """Let glibc keep freed blocks up to 1 GiB for reuse instead of unmapping each one; returns whether it is set.
 
     By default glibc serves every allocation above its mmap threshold (adaptive, at most 32 MB) with a fresh mapping
     and returns it to the kernel when freed, so each training step of a RecBole model faults its activations in
-    again, page by page: SASRec's step on ml-100k (a batch of 2,048) spent half its time in the kernel
-    (``benchmarks/classical_step.py`` measures it both ways). The LLM models' steps run at the same speed either
-    way. Set ``RECBOLE_SOFT_KEEP_FREED_MEMORY=0`` to keep glibc's defaults; other C libraries are left as they are.
+    again, page by page: SASRec's step on ml-100k (a batch of 2,048) spent a third of its time on it
+    (``benchmarks/classical_step.py`` measures it both ways). Runs of classical models set it; the LLM models' runs
+    do not, as their measured speed did not gain. ``RECBOLE_SOFT_KEEP_FREED_MEMORY=0`` keeps glibc's defaults; other C
+    libraries are left as they are.
     """
+    global _freed_memory_kept
     if os.environ.get(KEEP_FREED_MEMORY) == "0" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
+        return _freed_memory_kept
     libc = ctypes.CDLL("libc.so.6")
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    _freed_memory_kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    return _freed_memory_kept
+
+
+def keeps_freed_memory() -> bool:
+    """Whether this process's allocator keeps freed memory for reuse (``keep_freed_memory_for_reuse``): it changes
+    a classical model's training time, not its results."""
+    return _freed_memory_kept
 
 
 def keep_4bit_weights_unpacked(model: torch.nn.Module) -> int:
@@ -226,5 +236,4 @@ def apply() -> None:
     _let_exhaustive_hyper_tuning_sample()
     _write_tensorboard_beside_the_log()
     _turn_off_anomaly_detection()
-    _keep_freed_memory_for_reuse()
     _quiet_warnings_users_cannot_act_on()

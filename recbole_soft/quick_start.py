@@ -17,7 +17,7 @@ from recbole.utils import dict2str, init_logger, init_seed, set_color
 from recbole.utils.argument_list import training_arguments
 
 from recbole_soft.atomic import write_atomically
-from recbole_soft.compat import FIXED_MODELS, is_run_log
+from recbole_soft.compat import FIXED_MODELS, is_run_log, keep_freed_memory_for_reuse
 from recbole_soft.config import Config, plugin_defaults, recbole_settings, trains_item_encoder
 from recbole_soft.data import cap_test_users, require_dataset_files, require_item_text_field
 from recbole_soft.data.history import align_history_masking
@@ -35,7 +35,6 @@ from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
 from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, result_file
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
-from recbole_soft.trainer.evaluation import choose_prior_gamma
 from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 from recbole_soft.trained_model import adopt_trained_model, check_trained_checkpoint, with_earlier_training
 
@@ -81,6 +80,8 @@ def run_recbole_soft(
 def run_configured(config: Config, saved: bool, started: float) -> dict:
     """The run of ``run_recbole_soft`` once its settings are resolved and its log is open."""
     logger = getLogger()
+    if not is_llm_model(config["model"]):
+        keep_freed_memory_for_reuse()  # RecBole's models train faster on a CPU; the LLM models' speed did not gain
     trained_before = check_trained_checkpoint(config) if config["trained_checkpoint"] else None
     encoder_s = provide_item_encoder(config)
 
@@ -145,9 +146,6 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
 
 def evaluate(trainer, test_data, saved: bool, show_progress: bool) -> dict:
     """The trainer's test, and the pairwise AUC on the same rows when asked (for every model, by its own measure)."""
-    if not saved and getattr(trainer.model, "priors", None):
-        # the LLM trainer chooses γ where it loads the best weights; unsaved, the last weights are tested with it
-        choose_prior_gamma(trainer, trainer.valid_data)
     result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show_progress)
     return with_pairwise_auc(result, trainer.model, test_data, trainer.config)
 
@@ -190,7 +188,8 @@ def item_encoder_settings(config: Config) -> dict:
     """The run's own settings that the encoder reads (RecBole's and the encoder's plugin defaults': data, protocol,
     seed, paths) without RecBole's training settings, which belong to the LLM, then ``item_encoder_config``: the
     encoder is trained on exactly the run's data, with its own budget, and the LLM's settings do not rename it."""
-    read = recbole_settings() | plugin_defaults(config["item_encoder"])
+    # RecBole's names cover every RecBole model's (SimpleX's history_len too): the LLM model's own names are left out
+    read = (recbole_settings() - plugin_defaults(config["model"])) | plugin_defaults(config["item_encoder"])
     inherited = {key: value for key, value in config.external_config_dict.items()
                  if key in read and key not in training_arguments}
     inherited.pop("model", None)

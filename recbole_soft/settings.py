@@ -187,6 +187,13 @@ VALUE_RULES: dict[str, tuple[Check, str]] = {
 }
 
 
+def none_is_a_choice(key: str) -> bool:
+    """Whether the word ``none`` is one of ``key``'s values (``curriculum``, ``prior``, ``quantization``, ...) rather
+    than a way to write None."""
+    rule = VALUE_RULES.get(key)
+    return rule is not None and rule[0]("none")
+
+
 def check_names(settings: Iterable[str], known: Collection[str], where: str = "the settings") -> None:
     """Raise ``InvalidSetting`` for the first name that is no setting, with the closest known one if any."""
     for key in settings:

@@ -21,14 +21,18 @@ def test_short_options_space_separated_config_files_and_overrides():
     assert args.overrides == {"epochs": 1, "topk": [3]}
 
 
-def test_values_are_read_as_in_the_yaml_files_and_a_word_such_as_none_stays_a_word():
+def test_values_are_read_as_in_the_yaml_files_and_none_is_a_word_only_where_it_is_a_choice():
     args = parse_args([
-        "--curriculum=none", "--prior=none", "--train_sample_num=~", "--llm_revision=null", "--resume=true",
-        "--lora_target_modules=[q_proj, v_proj]", "--prior=[popularity,model]", "--learning_rate=1e-4", "--seed=7",
+        "--curriculum=none", "--quantization=none", "--train_sample_num=~", "--llm_revision=Null", "--resume=true",
+        "--system_prompt=none", "--lora_target_modules=[q_proj, v_proj]", "--prior=[popularity,model]",
+        "--learning_rate=1e-4", "--seed=7", "--item_encoder_config={epochs: 5, learner: adam}", "--topk=[a, [b, c]]",
+        "--item_domain=video games, mostly",
     ])
     assert args.overrides == {
-        "curriculum": "none", "prior": ["popularity", "model"], "train_sample_num": None, "llm_revision": None,
-        "resume": True, "lora_target_modules": ["q_proj", "v_proj"], "learning_rate": 1e-4, "seed": 7,
+        "curriculum": "none", "quantization": "none", "train_sample_num": None, "llm_revision": None, "resume": True,
+        "system_prompt": None, "lora_target_modules": ["q_proj", "v_proj"], "prior": ["popularity", "model"],
+        "learning_rate": 1e-4, "seed": 7, "item_encoder_config": {"epochs": 5, "learner": "adam"},
+        "topk": ["a", ["b", "c"]], "item_domain": "video games, mostly",
     }
     assert args.seeds is None  # --seed is the run's setting, not an abbreviation of the suite's --seeds
 
@@ -36,7 +40,7 @@ def test_values_are_read_as_in_the_yaml_files_and_a_word_such_as_none_stays_a_wo
 @pytest.mark.parametrize("argument, named", [
     ("--constrained_decoding=no", "constrained_decoding='no'"),
     ("--lora_target_modules=q_proj", "lora_target_modules='q_proj'"),
-    ("--test_user_num=none", "test_user_num='none'"),
+    ("--test_user_num=all", "test_user_num='all'"),
 ])
 def test_a_value_of_the_wrong_kind_is_refused_by_name_before_anything_loads(argument, named):
     with pytest.raises(InvalidSetting, match=re.escape(named)):

@@ -77,7 +77,8 @@ def test_freed_tensors_are_reused_without_page_faults_unless_turned_off(keep, fa
     # 20 tensors of 64 MB, each freed before the next: glibc maps each one afresh (16,384 pages of 4 KB) by default;
     # kept, the heap grows once and is reused
     probe = (
-        "import resource, torch, recbole_soft.config\n"
+        "import resource, torch\nfrom recbole_soft.compat import keep_freed_memory_for_reuse\n"
+        "keep_freed_memory_for_reuse()\n"
         "torch.ones(2 ** 24)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(20): torch.ones(2 ** 24)\n"

@@ -17,12 +17,15 @@ LOCK_FILE = REPOSITORY / "requirements.lock"  # what `make` installs; `make lock
 
 
 def environment() -> dict:
+    from recbole_soft.compat import keeps_freed_memory
+
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": _torch_threads(),
+        "freed_memory_kept": keeps_freed_memory(),
         "gpu": _gpu_names(),
         "packages": {name: _version(name) for name in PACKAGES},
         "git": git_state(),

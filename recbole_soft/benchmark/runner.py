@@ -19,6 +19,7 @@ from logging import getLogger
 from pathlib import Path
 from time import perf_counter
 
+from recbole.utils.argument_list import training_arguments
 from tqdm import tqdm
 
 from recbole_soft.benchmark.environment import environment
@@ -53,21 +54,14 @@ def default_out(suite: Suite) -> Path:
     return Path("results") / f"{suite.name}-{date.today().isoformat()}"
 
 
-# RecBole's training budget (its overall.yaml's "Training Settings"): what a settings file given to a suite sets of
-# it is meant for the LLM rows (properties/gpu.yaml: the paper's epochs, learning rate, 8-bit optimiser); the
-# classical rows keep their own, RecBole's usual budget
-RECBOLE_TRAINING_KEYS = frozenset({
-    "epochs", "train_batch_size", "learner", "learning_rate", "train_neg_sample_args", "eval_step", "stopping_step",
-    "clip_grad_norm", "weight_decay", "loss_decimal_place", "require_pow", "enable_amp", "enable_scaler",
-})
-
-
 def file_settings_for(model_name: str, file_settings: dict) -> dict:
     """What of ``file_settings`` (the suite's ``--config_files``) a row of ``model_name`` takes: all of it for an
-    LLM model, all but RecBole's training budget for a classical one."""
+    LLM model, all but RecBole's training settings (``training_arguments``) for a classical one: a file's budget
+    (properties/gpu.yaml: the paper's epochs, learning rate, 8-bit optimiser) is meant for the LLM rows, and the
+    classical rows keep RecBole's usual one."""
     if is_llm_model(model_name):
         return file_settings
-    return {key: value for key, value in file_settings.items() if key not in RECBOLE_TRAINING_KEYS}
+    return {key: value for key, value in file_settings.items() if key not in training_arguments}
 
 
 def plan_runs(

@@ -68,14 +68,13 @@ def catalogue_instructions(facts: ItemFacts, titles: list[str], domain: str, cou
         kinds += [_genres_of, _of_genre]
     if facts.brands:
         kinds += [_brand_of, _of_brand]
-    pairs, attempts = [], 0
+    if kinds == [_completion] and not any(len(titles[item].split()) >= 2 for item in items):
+        raise InvalidData(  # else no kind could ever give a pair
+            "The item file has nothing to ask about: no years, genres or brands, and no title of two words or more "
+            "to complete. Add such fields to the item file, or turn phase 1 off with clclm_instruction_tuning=False."
+        )
+    pairs = []
     while len(pairs) < count:
-        attempts += 1
-        if attempts > 100 * count:  # nothing the item file holds can be asked (e.g. one-word titles and no facts)
-            raise InvalidData(
-                f"The item file gives too little to build {count} instructions from (titles of one word and no "
-                f"years, genres or brands?): turn phase 1 off with clclm_instruction_tuning=False."
-            )
         pair = kinds[int(rng.integers(len(kinds)))](facts, titles, items, domain, rng)
         if pair is not None:
             pairs.append(pair)

@@ -48,7 +48,7 @@ def latest_resume_file(checkpoint_dir: str | Path, model: str) -> Path | None:
     """The newest run of ``model`` in ``checkpoint_dir`` that left a resumable state and no result: an interrupted
     one (a finished run keeps its state file, and is not run again)."""
     def finished(state: Path) -> bool:
-        return state.with_name(state.name.removesuffix(RESUME_SUFFIX) + ".result.json").is_file()
+        return result_file(state.with_name(state.name.removesuffix(RESUME_SUFFIX) + ".pth")).is_file()
 
     files = [path for path in Path(checkpoint_dir).glob(f"{model}-*{RESUME_SUFFIX}") if not finished(path)]
     return max(files, key=lambda path: path.stat().st_mtime, default=None)

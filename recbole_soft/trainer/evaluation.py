@@ -132,7 +132,9 @@ class LLMEvaluation:
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model:
             self.load_best(model_file)
+        if self.valid_data is not None and eval_data is not self.valid_data:  # the test, with the best or last weights
             choose_prior_gamma(self, self.valid_data)
+        if load_best_model:
             adapter = self.tested_adapter(model_file)
             on_main_process(lambda: save_tested_model(self.saved_model_file, self.config, self.model, adapter))
         start_evaluation(self)
