@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from recbole_soft.compat import KEEP_FREED_MEMORY
+from recbole_soft.compat import KEEP_FREED_MEMORY, keep_freed_memory_for_reuse
 
 SETTINGS = {"kept for reuse (the plugin's)": "1", "glibc's default": "0"}
 
@@ -29,8 +29,6 @@ def measure_steps(model_name: str, dataset: str, steps: int) -> dict:
     from recbole_soft.benchmark.environment import environment
     from recbole_soft.config import Config
     from recbole_soft.registry import get_model
-
-    from recbole_soft.compat import keep_freed_memory_for_reuse
 
     keep_freed_memory_for_reuse()  # as a run of a classical model does (unless RECBOLE_SOFT_KEEP_FREED_MEMORY=0)
     config = Config(model=model_name, dataset=dataset, config_dict={"show_progress": False, "state": "WARNING"},

@@ -18,6 +18,9 @@ from recbole_soft.errors import DEBUG_VARIABLE, InvalidSetting, run_as_command
 from recbole_soft.settings import none_is_a_choice
 
 
+YAML_NULLS = ("~", "null", "Null", "NULL")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Known options; the rest (``--key=value``) are config overrides, in ``args.overrides``."""
     parser = argparse.ArgumentParser(
@@ -74,11 +77,13 @@ def _literal(value: str):
         return text
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
+    if text in YAML_NULLS:
+        return None
     try:
         parsed = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return parsed if parsed is None or isinstance(parsed, (list, dict)) else text
+    return parsed if isinstance(parsed, (list, dict)) else text  # "#games" is text, not an empty yaml document
 
 
 def main(argv: list[str] | None = None):

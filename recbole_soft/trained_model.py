@@ -17,7 +17,9 @@ from pathlib import Path
 from recbole_soft.config import plugin_defaults, recbole_settings
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import is_llm_model
-from recbole_soft.trainer.checkpoint import LOCATION_KEYS, all_settings, atomic_save, load_state, result_file, setting_differences
+from recbole_soft.trainer.checkpoint import (
+    LOCATION_KEYS, all_settings, atomic_save, load_state, result_file, setting_differences,
+)
 
 # what changes how a trained model is tested, not how it trains
 EVALUATION_ONLY_KEYS = {"pairwise_auc_negatives", "test_user_num", "trained_checkpoint"}
@@ -25,8 +27,8 @@ EXPECTED = "the <Model>-<time>.pth of an earlier run of run_recbole_soft, with i
 
 
 def training_differences(model: str, trained: dict, current: dict) -> list[str]:
-    """The settings (all of them, as ``all_settings`` gives them) of two runs of the classical ``model`` that differ in what
-    its training reads."""
+    """The settings (all of them, as ``all_settings`` gives them) of two runs of the classical ``model`` that differ
+    in what its training reads."""
     read = (recbole_settings() | plugin_defaults(model)) - EVALUATION_ONLY_KEYS - LOCATION_KEYS
 
     def training(settings: dict) -> dict:

@@ -26,13 +26,14 @@ def test_values_are_read_as_in_the_yaml_files_and_none_is_a_word_only_where_it_i
         "--curriculum=none", "--quantization=none", "--train_sample_num=~", "--llm_revision=Null", "--resume=true",
         "--system_prompt=none", "--lora_target_modules=[q_proj, v_proj]", "--prior=[popularity,model]",
         "--learning_rate=1e-4", "--seed=7", "--item_encoder_config={epochs: 5, learner: adam}", "--topk=[a, [b, c]]",
-        "--item_domain=video games, mostly",
+        "--item_domain=video games, mostly", "--item_text_field=#title",
     ])
     assert args.overrides == {
         "curriculum": "none", "quantization": "none", "train_sample_num": None, "llm_revision": None, "resume": True,
         "system_prompt": None, "lora_target_modules": ["q_proj", "v_proj"], "prior": ["popularity", "model"],
         "learning_rate": 1e-4, "seed": 7, "item_encoder_config": {"epochs": 5, "learner": "adam"},
         "topk": ["a", ["b", "c"]], "item_domain": "video games, mostly",
+        "item_text_field": "#title",
     }
     assert args.seeds is None  # --seed is the run's setting, not an abbreviation of the suite's --seeds
 

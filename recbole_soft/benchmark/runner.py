@@ -108,8 +108,6 @@ def trained_earlier(
     """``runs``, each classical run still to train planned to test the model its row trained in the results folder
     ``folder`` instead (``recbole_soft/trained_model.py``): same label and seed, finished there with the same
     resolved training settings and data files. Also returns, per run not taken, why: the suite log says it."""
-    from recbole_soft.registry import is_llm_model
-
     if not (folder / "runs").is_dir():
         raise SuiteError(f"--trained_in {folder} is not a results folder of a suite (it has no runs/ folder).")
     planned, notes = [], []
