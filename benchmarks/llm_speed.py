@@ -1,5 +1,7 @@
-"""Speed and memory of the LLM backbone on a real dataset: training samples/s, item-table time, scoring users/s,
-and rows/s of teacher-forced candidate scoring (pairwise AUC, DMPO's reference pass).
+"""Speed and memory of the LLM backbone on a real dataset: training samples/s, item-table time, scoring users/s
+(with beams also while scoring each user's pairwise-AUC candidates from the beams' prompt encoding, as a test pass
+does), and rows/s of teacher-forced candidate scoring in a pass of its own (DMPO's reference pass, the pairwise AUC
+of a model without beams).
 
     python benchmarks/llm_speed.py --dataset=ml-100k --users=64 --train_batches=8
 
@@ -23,6 +25,7 @@ from recbole_soft.data import batch_indices
 from recbole_soft.data.negatives import uniform_sampler
 from recbole_soft.llm.likelihood import shared_prompt_log_probs, whole_sequence_log_probs
 from recbole_soft.model.bigrec import BIGRec
+from recbole_soft.model.pairwise_auc import PairsScoredInPass
 
 
 def timed(function):
@@ -104,10 +107,16 @@ def main() -> None:
         model.decoding = replace(model.decoding, num_beams=beams)
         _, seconds = timed(lambda: model.full_sort_predict(users))
         figures[f"score_users_per_s_beams{beams}"] = len(users) / seconds
+    pairs_negatives = uniform_sampler(model.titles, 0).sample(users[model.ITEM_ID].tolist(), args.negatives)
     for k in args.ranking_beams:
         model.ranking_beams = k
         _, seconds = timed(lambda: model.full_sort_predict(users))
         figures[f"score_users_per_s_ranking_beams{k}"] = len(users) / seconds
+        # a test pass with pairwise_auc_negatives: the pairs scored from the beams' prompt encoding
+        pairs = PairsScoredInPass.of(users, pairs_negatives, model.USER_ID, model.ITEM_ID)
+        with model.scoring_pairs(pairs):
+            _, seconds = timed(lambda: model.full_sort_predict(users))
+        figures[f"score_users_per_s_ranking_beams{k}_scoring_1_plus_{args.negatives}"] = len(users) / seconds
     figures.update(candidate_scoring_speed(model, users, args.negatives))
     figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():

@@ -6,7 +6,13 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from recbole_soft.compat import kv_cache_keyword, kv_cache_of
-from recbole_soft.llm.likelihood import encode_prompts, left_padded_prompts, target_ids
+from recbole_soft.llm.likelihood import (
+    EncodedPrompts,
+    encode_prompts,
+    left_padded_prompts,
+    log_probs_after,
+    target_ids,
+)
 from recbole_soft.llm.memory import in_batches
 
 
@@ -99,15 +105,32 @@ class TitleGenerator:
     ) -> list[list[tuple[str, float]]]:
         """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first;
         ``excluded[i]`` are titles the search for prompt i never returns (nor spends a beam on)."""
-        rows = list(zip(prompts, excluded or [[] for _ in prompts]))
-        ranked, self.batch_size = in_batches(
+        ranked, _ = self.rank_and_score(prompts, trie, k, max_new_tokens, excluded, show_progress=show_progress)
+        return ranked
+
+    @torch.no_grad()
+    def rank_and_score(
+        self,
+        prompts: list[str],
+        trie: TitleTrie,
+        k: int,
+        max_new_tokens: int,
+        excluded: list[list[str]] | None = None,
+        scored: list[list[str]] | None = None,
+        show_progress: bool = False,
+    ) -> tuple[list[list[tuple[str, float]]], list[list[float]]]:
+        """``rank``, and the summed log-probabilities of the titles ``scored[i]`` after prompt i (any titles, the
+        same count per prompt; none when ``scored`` is None), from the prompt encoding the beams start from: a test
+        pass so also measures the pairwise AUC without encoding its prompts a second time."""
+        rows = list(zip(prompts, excluded or [[] for _ in prompts], scored or [[] for _ in prompts]))
+        outputs, self.batch_size = in_batches(
             lambda batch: _rank_batch(self.model, self.tokenizer, batch, trie, k, max_new_tokens),
             rows,
             self.batch_size,
             "ranking titles",
             show_progress,
         )
-        return ranked
+        return [titles for titles, _ in outputs], [log_probs for _, log_probs in outputs]
 
     @torch.no_grad()
     def generate(self, prompts: list[str], decoding: Decoding, show_progress: bool = False) -> list[str]:
@@ -157,17 +180,21 @@ class _Beam:
     token: int = -1  # the token this beam appends at the next step
 
 
-def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: TitleTrie, k: int, max_new_tokens: int):
+def _rank_batch(
+    model, tokenizer, rows: list[tuple[str, list[str], list[str]]], trie: TitleTrie, k: int, max_new_tokens: int
+) -> list[tuple[list[tuple[str, float]], list[float]]]:
     """Beam search of width ``k`` over the title trie, the D3 way: beams are scored by their summed token
     log-probability (no length normalisation), and a beam that ends a title is a finished, distinct item.
 
     Each prompt is encoded once and its KV cache is shared by its beams (the library's beam search would encode
     the prompt once per beam). A prompt stops when it has ``k`` titles and no live beam can beat the worst of them
-    (log-probabilities only fall), or at ``max_new_tokens``. Each row's excluded titles are cut from its trie.
+    (log-probabilities only fall), or at ``max_new_tokens``. Each row's excluded titles are cut from its trie; its
+    scored titles are scored from a fork of the same encoding.
     """
-    prompts = [prompt for prompt, _ in rows]
-    closed = [trie.closed_nodes(excluded) for _, excluded in rows]
+    prompts = [prompt for prompt, _, _ in rows]
+    closed = [trie.closed_nodes(excluded) for _, excluded, _ in rows]
     encoded = encode_prompts(model, tokenizer, prompts)
+    scored = _scored_log_probs(model, tokenizer, encoded, [titles for _, _, titles in rows])
     cache, attention_mask, next_position = encoded.cache, encoded.attention_mask, encoded.next_position
     device, cache_keyword = attention_mask.device, kv_cache_keyword(model)
     log_probs = torch.log_softmax(encoded.next_logits.float(), dim=-1)
@@ -190,7 +217,15 @@ def _rank_batch(model, tokenizer, rows: list[tuple[str, list[str]]], trie: Title
         log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
         for row, beam in enumerate(beams):
             beam.row = row
-    return [sorted(titles, key=lambda pair: -pair[1]) for titles in finished]
+    return [(sorted(titles, key=lambda pair: -pair[1]), log_probs) for titles, log_probs in zip(finished, scored)]
+
+
+def _scored_log_probs(model, tokenizer, encoded: EncodedPrompts, titles: list[list[str]]) -> list[list[float]]:
+    """Per prompt, the summed log-probability of each of its ``titles`` (the same count per prompt, or none)."""
+    if not titles[0]:
+        return [[] for _ in titles]
+    log_probs, _ = log_probs_after(model, tokenizer, encoded.forked(), titles)
+    return log_probs.tolist()
 
 
 def _children_scores(beams: list[_Beam], log_probs: torch.Tensor) -> list[list[float]]:

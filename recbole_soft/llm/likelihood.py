@@ -2,7 +2,8 @@
 
 Prompt tokens are masked out: only the target title and its end-of-sequence token are scored.
 """
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,10 @@ class EncodedPrompts:
     cache: object  # the prompts' KV cache (transformers' Cache)
     attention_mask: torch.Tensor  # [prompts, width], left-padded
     next_position: torch.Tensor  # [prompts]: the position id of each answer's first token
+
+    def forked(self) -> "EncodedPrompts":
+        """A copy whose cache can be extended and reordered while this one stays as it is."""
+        return replace(self, cache=copy.deepcopy(self.cache))
 
 
 def encode_prompts(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> EncodedPrompts:
@@ -147,10 +152,18 @@ def shared_prompt_log_probs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``whole_sequence_log_probs`` with each prompt encoded once: its KV cache is copied to its targets, so scoring
     k titles after a prompt of ~200 tokens costs about one prompt instead of k (pairwise AUC, DMPO's reference)."""
+    return log_probs_after(model, tokenizer, encode_prompts(model, tokenizer, prompts), targets)
+
+
+@torch.no_grad()
+def log_probs_after(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: EncodedPrompts, targets: list[list[str]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``shared_prompt_log_probs`` after prompts encoded already; ``encoded`` is used up (its cache is reordered):
+    pass ``encoded.forked()`` to keep it for other answers."""
     per_prompt = len(targets[0])
-    encoded = encode_prompts(model, tokenizer, prompts)
     device = encoded.next_logits.device
-    owner = torch.arange(len(prompts), device=device).repeat_interleave(per_prompt)
+    owner = torch.arange(len(targets), device=device).repeat_interleave(per_prompt)
     encoded.cache.reorder_cache(owner)
     answers = [target_ids(tokenizer, target) for row in targets for target in row]
     width = max(len(ids) for ids in answers)

@@ -47,7 +47,7 @@ from recbole_soft.llm.loading import (
 from recbole_soft.llm.memory import CPU_BATCH_SIZES, SequenceCost, batch_for_free_memory
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
-from recbole_soft.model.pairwise_auc import pairwise_wins
+from recbole_soft.model.pairwise_auc import PairsScoredInPass, pairwise_wins
 from recbole_soft.model.prior import build_priors, with_prior
 from recbole_soft.model.restored import item_embeddings, restore_recbole_model
 
@@ -118,6 +118,7 @@ class LLMRecommender(SequentialRecommender):
         # with exclude_history the evaluation masks the user's earlier items: beams are not spent on them
         self.beams_skip_history = config["exclude_history"]
         self.masked_items: tuple[torch.Tensor, torch.Tensor] | None = None  # set by ``masking``
+        self.pairs_in_pass: PairsScoredInPass | None = None  # set by ``scoring_pairs``
         self.item_ids = items_by_title(self.titles)
         self.answers = AnswerLog()
         self.priors = build_priors(config, dataset, self.device)
@@ -301,7 +302,13 @@ class LLMRecommender(SequentialRecommender):
         prompts = self.prompts(interaction)
         if self.ranking_beams:
             excluded = self.skipped_titles(interaction) if self.beams_skip_history else None
-            ranked = self.generator.rank(prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens, excluded)
+            negatives = self.pairs_in_pass.negatives_of(interaction) if self.pairs_in_pass is not None else None
+            scored = self.candidate_titles(interaction, negatives) if negatives is not None else None
+            ranked, log_probs = self.generator.rank_and_score(
+                prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens, excluded, scored
+            )
+            if scored is not None:
+                self.pairs_in_pass.add(interaction, torch.tensor(log_probs))
             answers = [titles[0][0] if titles else "" for titles in ranked]
             scores = self.beam_scores(ranked)
         else:
@@ -320,6 +327,16 @@ class LLMRecommender(SequentialRecommender):
             yield
         finally:
             self.masked_items = None
+
+    @contextmanager
+    def scoring_pairs(self, pairs: PairsScoredInPass | None) -> Iterator[None]:
+        """Inside, each batch the beams rank also scores its rows' pairwise-AUC pairs from the prompt encoding the
+        beams start from (a model that ranks without beams leaves ``pairs`` unscored)."""
+        self.pairs_in_pass = pairs
+        try:
+            yield
+        finally:
+            self.pairs_in_pass = None
 
     def skipped_titles(self, interaction: Interaction) -> list[list[str]]:
         """Per row, the titles the beams skip: the items the evaluation masks when ``masking`` gave them, else the

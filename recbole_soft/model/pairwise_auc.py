@@ -29,3 +29,43 @@ def score_pairwise_auc(
         wins += pairwise_wins(positive, negative).item()
     model.train(was_training)
     return wins / negatives.numel()
+
+
+class PairsScoredInPass:
+    """The pairwise AUC an LLM model measures inside its test pass: each batch's rows are found among the rows the
+    negatives were drawn for by (user, true item), and their pairs are scored from the prompt encoding the beams
+    start from, so the measure costs no second encoding of the test prompts. Built by ``of``."""
+
+    def __init__(self, negatives: dict[tuple[int, int], list[int]], user_field: str, item_field: str):
+        self.negatives, self.user_field, self.item_field = negatives, user_field, item_field
+        self.scored: list[tuple[int, int]] = []  # the rows scored so far, once each if the pass is what it should be
+        self.wins, self.pairs = 0.0, 0
+
+    @classmethod
+    def of(cls, rows: Interaction, negatives: torch.Tensor, user_field: str, item_field: str) -> "PairsScoredInPass | None":
+        """The pairs of ``rows`` (``negatives[i]``: row i's), or None when two rows share a (user, true item) and a
+        pass could not tell them apart."""
+        keys = cls._keys(rows, user_field, item_field)
+        by_row = dict(zip(keys, negatives.tolist()))
+        return cls(by_row, user_field, item_field) if len(by_row) == len(keys) else None
+
+    @staticmethod
+    def _keys(interaction: Interaction, user_field: str, item_field: str) -> list[tuple[int, int]]:
+        return list(zip(interaction[user_field].tolist(), interaction[item_field].tolist()))
+
+    def negatives_of(self, interaction: Interaction) -> torch.Tensor | None:
+        """``[rows, k]``: the negatives of each row of a batch; None when a row is not one of the pairs' rows (the
+        batch is then not scored, and ``auc`` says the pass did not measure the AUC)."""
+        found = [self.negatives.get(key) for key in self._keys(interaction, self.user_field, self.item_field)]
+        return None if any(row is None for row in found) else torch.tensor(found, dtype=torch.long)
+
+    def add(self, interaction: Interaction, log_probs: torch.Tensor) -> None:
+        """Count a batch's wins from its rows' ``[rows, 1 + k]`` log-probabilities of [true item, *negatives]."""
+        self.scored += self._keys(interaction, self.user_field, self.item_field)
+        self.wins += pairwise_wins(log_probs[:, :1], log_probs[:, 1:]).item()
+        self.pairs += log_probs[:, 1:].numel()
+
+    def auc(self) -> float | None:
+        """The AUC over every pair, or None unless the pass scored every row exactly once."""
+        complete = len(self.scored) == len(self.negatives) and set(self.scored) == self.negatives.keys()
+        return self.wins / self.pairs if complete else None

@@ -9,6 +9,7 @@ from recbole.utils import set_color
 from recbole_soft.distributed import on_main_process
 from recbole_soft.model.prior import GAMMA_GRID, with_prior
 from recbole_soft.trainer.checkpoint import save_tested_model
+from recbole_soft.trainer.pairwise_auc import pairs_for_the_pass, with_pairs_scored_in_pass
 
 
 def masked_like_recbole(scores: torch.Tensor, history_index) -> torch.Tensor:
@@ -138,9 +139,11 @@ class LLMEvaluation:
             adapter = self.tested_adapter(model_file)
             on_main_process(lambda: save_tested_model(self.saved_model_file, self.config, self.model, adapter))
         start_evaluation(self)
-        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        pairs = pairs_for_the_pass(self.model, eval_data, self.config) if eval_data is not self.valid_data else None
+        with self.model.scoring_pairs(pairs):
+            result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
         finish_evaluation(self)
-        return result
+        return with_pairs_scored_in_pass(result, pairs, self.config)
 
     def _full_sort_batch_eval(self, batched_data):
         with self.model.masking(batched_data[1]):

@@ -78,3 +78,18 @@ def test_excluded_titles_are_never_ranked_but_titles_sharing_their_prefix_still_
     ranked = generator.rank(["Next:", "Then:"], trie, k=len(TITLES), max_new_tokens=16, excluded=[["Heat"], ["Toy Story", "Heat Wave"]])
     assert sorted(title for title, _ in ranked[0]) == sorted(set(TITLES) - {"Heat"})  # "Heat Wave" survives
     assert sorted(title for title, _ in ranked[1]) == ["Heat", "The Big Sleep (1946)"]
+
+
+def test_scoring_titles_from_the_beams_prompt_encoding_leaves_the_ranking_as_it_was(tiny_llm):
+    from recbole_soft.llm.likelihood import shared_prompt_log_probs
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    trie = TitleTrie.from_titles(tokenizer, TITLES)
+    prompts = [f"User {i} watched some films. Next:" for i in range(3)]
+    scored = [["Heat", "Toy Story"], ["Heat Wave", "Heat"], ["Toy Story", "The Big Sleep (1946)"]]
+    generator = TitleGenerator(model, tokenizer, batch_size=2)
+    ranked, log_probs = generator.rank_and_score(prompts, trie, k=3, max_new_tokens=16, scored=scored)
+    assert ranked == generator.rank(prompts, trie, k=3, max_new_tokens=16)
+    expected, _ = shared_prompt_log_probs(model, tokenizer, prompts, scored)
+    assert torch.allclose(torch.tensor(log_probs), expected, atol=1e-4)

@@ -50,9 +50,23 @@ def test_the_evaluation_hands_each_batchs_masked_items_to_the_beams(build):
         expected += [sorted(model.titles[item] for row, item in zip(rows.tolist(), items.tolist()) if row == r)
                      for r in range(len(interaction))]
     seen = []
-    rank = model.generator.rank
-    model.generator.rank = lambda prompts, trie, k, tokens, excluded: seen.extend(map(sorted, excluded)) or rank(
-        prompts, trie, k, tokens, excluded
-    )
+    rank = model.generator.rank_and_score
+    model.generator.rank_and_score = lambda prompts, trie, k, tokens, excluded, scored: seen.extend(
+        map(sorted, excluded)
+    ) or rank(prompts, trie, k, tokens, excluded, scored)
     LLMTrainer(config, model).evaluate(test_data, load_best_model=False)
     assert seen == expected and any(len(titles) > 3 for titles in expected)
+
+
+def test_the_test_pass_of_a_beam_ranking_model_measures_the_pairwise_auc_a_pass_of_its_own_would(build):
+    from recbole_soft.quick_start import evaluate
+    from recbole_soft.trainer.llm_trainer import LLMTrainer
+    from recbole_soft.trainer.pairwise_auc import pairwise_negatives
+
+    config, _, valid_data, test_data, model = build("BIGRec", ranking_beams=2, pairwise_auc_negatives=3)
+    trainer = LLMTrainer(config, model)
+    trainer.valid_data = valid_data  # as fit keeps it: the validation pass (the prior's γ) scores no pairs
+    own_pass = model.pairwise_auc(test_data._dataset.inter_feat, pairwise_negatives(model, test_data, config))
+    model.pairwise_auc = None  # the measure must come from the test pass itself
+    result = evaluate(trainer, test_data, saved=False, show_progress=False)
+    assert abs(result["pairwise_auc"] - own_pass) < 1e-4 and 0 < own_pass < 1
