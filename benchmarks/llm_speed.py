@@ -116,6 +116,7 @@ def main() -> None:
         pairs = PairsScoredInPass.of(users, pairs_negatives, model.USER_ID, model.ITEM_ID)
         with model.scoring_pairs(pairs):
             _, seconds = timed(lambda: model.full_sort_predict(users))
+        assert pairs.auc() is not None, "the ranking did not score every user's pairs"
         figures[f"score_users_per_s_ranking_beams{k}_scoring_1_plus_{args.negatives}"] = len(users) / seconds
     figures.update(candidate_scoring_speed(model, users, args.negatives))
     figures["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

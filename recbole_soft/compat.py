@@ -5,6 +5,7 @@ transformers versions the package supports are told apart, and where glibc's all
 Nothing else in the project patches RecBole, and nothing imports ``recbole.quick_start`` (it pulls in ray,
 which needs ``pkg_resources`` and ``np.bool8``).
 """
+import copy
 import ctypes
 import inspect
 import logging
@@ -213,6 +214,17 @@ def kv_cache_keyword(model: torch.nn.Module) -> str:
 def kv_cache_of(output):
     """The KV cache a ``forward(use_cache=True)`` returned, under either version's name."""
     return output.cache if "cache" in output else output.past_key_values
+
+
+def forked_kv_cache(cache):
+    """A KV cache holding ``cache``'s tensors that can be reordered and extended on its own, ``cache`` unchanged:
+    transformers' dynamic cache layers (``cache.layers``) rebind their tensors on either operation and never write
+    into them, so copying the layers' references is enough; a cache without layers (an older layout) is copied whole."""
+    if not hasattr(cache, "layers"):
+        return copy.deepcopy(cache)
+    fork = copy.copy(cache)
+    fork.layers = [copy.copy(layer) for layer in cache.layers]
+    return fork
 
 
 def _quiet_warnings_users_cannot_act_on() -> None:

@@ -88,3 +88,21 @@ def test_freed_tensors_are_reused_without_page_faults_unless_turned_off(keep, fa
     answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=environment)
     faults = int(answer.stdout.split()[-1])
     assert faults >= faults_at_least and (faults_at_most is None or faults <= faults_at_most)
+
+
+def test_a_forked_kv_cache_is_reordered_and_extended_without_copying_or_changing_the_original(tiny_llm):
+    from transformers import AutoModelForCausalLM
+
+    from recbole_soft.compat import forked_kv_cache, kv_cache_keyword, kv_cache_of
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
+    with torch.no_grad():
+        cache = kv_cache_of(model(input_ids=torch.tensor([[5, 6, 7], [8, 9, 10]]), use_cache=True))
+        original = [(layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+        fork = forked_kv_cache(cache)
+        assert fork.layers[0].keys.data_ptr() == cache.layers[0].keys.data_ptr()
+        fork.reorder_cache(torch.tensor([1, 1, 0]))
+        model(input_ids=torch.tensor([[11], [12], [13]]), use_cache=True, **{kv_cache_keyword(model): fork})
+    assert fork.get_seq_length() == 4 and cache.get_seq_length() == 3
+    for layer, (keys, values) in zip(cache.layers, original):
+        assert torch.equal(layer.keys, keys) and torch.equal(layer.values, values)

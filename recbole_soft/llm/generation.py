@@ -194,7 +194,7 @@ def _rank_batch(
     prompts = [prompt for prompt, _, _ in rows]
     closed = [trie.closed_nodes(excluded) for _, excluded, _ in rows]
     encoded = encode_prompts(model, tokenizer, prompts)
-    scored = _scored_log_probs(model, tokenizer, encoded, [titles for _, _, titles in rows])
+    scored = _scored_log_probs(model, tokenizer, encoded, [titles for _, _, titles in rows], k)
     cache, attention_mask, next_position = encoded.cache, encoded.attention_mask, encoded.next_position
     device, cache_keyword = attention_mask.device, kv_cache_keyword(model)
     log_probs = torch.log_softmax(encoded.next_logits.float(), dim=-1)
@@ -217,15 +217,24 @@ def _rank_batch(
         log_probs = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
         for row, beam in enumerate(beams):
             beam.row = row
-    return [(sorted(titles, key=lambda pair: -pair[1]), log_probs) for titles, log_probs in zip(finished, scored)]
+    return list(zip([sorted(titles, key=lambda pair: -pair[1]) for titles in finished], scored))
 
 
-def _scored_log_probs(model, tokenizer, encoded: EncodedPrompts, titles: list[list[str]]) -> list[list[float]]:
-    """Per prompt, the summed log-probability of each of its ``titles`` (the same count per prompt, or none)."""
-    if not titles[0]:
+def _scored_log_probs(
+    model, tokenizer, encoded: EncodedPrompts, titles: list[list[str]], k: int
+) -> list[list[float]]:
+    """Per prompt, the summed log-probability of each of its ``titles`` (the same count per prompt, or none), a few
+    prompts at a time: no more prompt + title rows at once than the batch's k beams per prompt, the memory its size
+    was chosen for."""
+    per_prompt = len(titles[0])
+    if not per_prompt:
         return [[] for _ in titles]
-    log_probs, _ = log_probs_after(model, tokenizer, encoded.forked(), titles)
-    return log_probs.tolist()
+    scored, step = [], max(1, len(titles) * k // per_prompt)
+    for start in range(0, len(titles), step):
+        rows = torch.arange(start, min(start + step, len(titles)), device=encoded.next_logits.device)
+        log_probs, _ = log_probs_after(model, tokenizer, encoded.select(rows), titles[start : start + step])
+        scored += log_probs.tolist()
+    return scored
 
 
 def _children_scores(beams: list[_Beam], log_probs: torch.Tensor) -> list[list[float]]:

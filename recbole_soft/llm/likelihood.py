@@ -2,14 +2,13 @@
 
 Prompt tokens are masked out: only the target title and its end-of-sequence token are scored.
 """
-import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from recbole_soft.compat import kv_cache_keyword, kv_cache_of
+from recbole_soft.compat import forked_kv_cache, kv_cache_keyword, kv_cache_of
 from recbole_soft.llm.hybrid import HybridPrompt
 
 IGNORE_INDEX = -100
@@ -54,9 +53,12 @@ class EncodedPrompts:
     attention_mask: torch.Tensor  # [prompts, width], left-padded
     next_position: torch.Tensor  # [prompts]: the position id of each answer's first token
 
-    def forked(self) -> "EncodedPrompts":
-        """A copy whose cache can be extended and reordered while this one stays as it is."""
-        return replace(self, cache=copy.deepcopy(self.cache))
+    def select(self, rows: torch.Tensor) -> "EncodedPrompts":
+        """The encoding of the prompts ``rows`` alone, to score answers after while this one stays as it is (its
+        cache is not copied: selecting builds new tensors)."""
+        cache = forked_kv_cache(self.cache)
+        cache.reorder_cache(rows)
+        return EncodedPrompts(self.next_logits[rows], cache, self.attention_mask[rows], self.next_position[rows])
 
 
 def encode_prompts(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> EncodedPrompts:
@@ -160,7 +162,7 @@ def log_probs_after(
     model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: EncodedPrompts, targets: list[list[str]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``shared_prompt_log_probs`` after prompts encoded already; ``encoded`` is used up (its cache is reordered):
-    pass ``encoded.forked()`` to keep it for other answers."""
+    pass ``encoded.select(rows)`` to keep it for other answers."""
     per_prompt = len(targets[0])
     device = encoded.next_logits.device
     owner = torch.arange(len(targets), device=device).repeat_interleave(per_prompt)

@@ -39,10 +39,13 @@ class PairsScoredInPass:
     def __init__(self, negatives: dict[tuple[int, int], list[int]], user_field: str, item_field: str):
         self.negatives, self.user_field, self.item_field = negatives, user_field, item_field
         self.scored: list[tuple[int, int]] = []  # the rows scored so far, once each if the pass is what it should be
+        self.missed = False  # a batch had a row that is not one of the pairs': the pass cannot measure the AUC
         self.wins, self.pairs = 0.0, 0
 
     @classmethod
-    def of(cls, rows: Interaction, negatives: torch.Tensor, user_field: str, item_field: str) -> "PairsScoredInPass | None":
+    def of(
+        cls, rows: Interaction, negatives: torch.Tensor, user_field: str, item_field: str
+    ) -> "PairsScoredInPass | None":
         """The pairs of ``rows`` (``negatives[i]``: row i's), or None when two rows share a (user, true item) and a
         pass could not tell them apart."""
         keys = cls._keys(rows, user_field, item_field)
@@ -54,10 +57,11 @@ class PairsScoredInPass:
         return list(zip(interaction[user_field].tolist(), interaction[item_field].tolist()))
 
     def negatives_of(self, interaction: Interaction) -> torch.Tensor | None:
-        """``[rows, k]``: the negatives of each row of a batch; None when a row is not one of the pairs' rows (the
-        batch is then not scored, and ``auc`` says the pass did not measure the AUC)."""
+        """``[rows, k]``: the negatives of each row of a batch; None once a row was not one of the pairs' rows (no
+        batch is scored after it, and ``auc`` says the pass did not measure the AUC)."""
         found = [self.negatives.get(key) for key in self._keys(interaction, self.user_field, self.item_field)]
-        return None if any(row is None for row in found) else torch.tensor(found, dtype=torch.long)
+        self.missed = self.missed or any(row is None for row in found)
+        return None if self.missed else torch.tensor(found, dtype=torch.long)
 
     def add(self, interaction: Interaction, log_probs: torch.Tensor) -> None:
         """Count a batch's wins from its rows' ``[rows, 1 + k]`` log-probabilities of [true item, *negatives]."""
@@ -67,5 +71,5 @@ class PairsScoredInPass:
 
     def auc(self) -> float | None:
         """The AUC over every pair, or None unless the pass scored every row exactly once."""
-        complete = len(self.scored) == len(self.negatives) and set(self.scored) == self.negatives.keys()
-        return self.wins / self.pairs if complete else None
+        once_each = len(self.scored) == len(self.negatives) and set(self.scored) == self.negatives.keys()
+        return self.wins / self.pairs if once_each and not self.missed else None

@@ -5,6 +5,8 @@ pairs inside its test pass, from the prompt encoding the beams start from); a cl
 own full-ranking scores of the two items. The negatives are drawn once per run from the run's seed over the
 dataset's titles (never the true item nor an item with its title), so every model of a table meets the same ones.
 """
+from logging import getLogger
+
 import torch
 
 from recbole_soft.data import load_item_titles
@@ -16,22 +18,32 @@ def pairwise_negatives(model, eval_data, config) -> torch.Tensor:
     """``[rows, pairwise_auc_negatives]``: the negatives of ``eval_data``'s rows, the same at every call of a run."""
     rows = eval_data._dataset.inter_feat
     titles = getattr(model, "titles", None) or load_item_titles(config, eval_data._dataset)
-    return uniform_sampler(titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), config["pairwise_auc_negatives"])
+    count = config["pairwise_auc_negatives"]
+    return uniform_sampler(titles, config["seed"]).sample(rows[model.ITEM_ID].tolist(), count)
 
 
 def pairs_for_the_pass(model, eval_data, config) -> PairsScoredInPass | None:
-    """The pairs an LLM model that ranks with beams scores inside its pass over ``eval_data`` (None when the AUC is
-    off or the model generates its answers: ``with_pairwise_auc`` then measures it in a pass of its own)."""
+    """The pairs an LLM model that ranks with beams scores inside its pass over ``eval_data``. None when the AUC is
+    off, when the model generates its answers, or when two rows share a (user, true item) (a pass could not tell
+    them apart): ``with_pairwise_auc`` then measures it in a pass of its own."""
     if not config["pairwise_auc_negatives"] or not getattr(model, "ranking_beams", 0):
         return None
     rows = eval_data._dataset.inter_feat
-    return PairsScoredInPass.of(rows, pairwise_negatives(model, eval_data, config), model.USER_ID, model.ITEM_ID)
+    pairs = PairsScoredInPass.of(rows, pairwise_negatives(model, eval_data, config), model.USER_ID, model.ITEM_ID)
+    if pairs is None:
+        getLogger().warning("pairwise AUC: two test rows share a user and a true item; measured in a pass of its own")
+    return pairs
 
 
 def with_pairs_scored_in_pass(result: dict | None, pairs: PairsScoredInPass | None, config) -> dict | None:
     """``result`` plus the ``pairwise_auc`` of the pairs a pass scored, when it scored them all."""
-    auc = pairs.auc() if pairs is not None else None
-    if result is not None and auc is not None:
+    if result is None or pairs is None:
+        return result
+    auc = pairs.auc()
+    if auc is None:
+        getLogger().warning("pairwise AUC: the test pass did not score every test row once; measured in a pass of "
+                            "its own")
+    else:
         result["pairwise_auc"] = round(auc, config["metric_decimal_place"])
     return result
 
