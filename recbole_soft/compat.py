@@ -11,6 +11,7 @@ import inspect
 import logging
 import os
 import platform
+import signal
 import types
 import warnings
 from pathlib import Path
@@ -182,6 +183,22 @@ def keep_freed_memory_for_reuse() -> bool:
     libc = ctypes.CDLL("libc.so.6")
     _freed_memory_kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
     return _freed_memory_kept
+
+
+_PR_SET_PDEATHSIG = 1  # prctl's option (linux/prctl.h)
+
+
+def stop_with_parent() -> bool:
+    """Have the kernel send this process SIGTERM when its parent process ends (Linux; elsewhere nothing); returns
+    whether it is set. A suite's run must not go on writing into the results folder once the suite that started it
+    was killed: a suite started again would run the same model into the same folder beside it."""
+    if platform.system() != "Linux":
+        return False
+    parent = os.getppid()
+    is_set = ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    if is_set and os.getppid() != parent:  # the parent ended before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+    return is_set
 
 
 def keeps_freed_memory() -> bool:

@@ -2,6 +2,8 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +108,33 @@ def test_a_forked_kv_cache_is_reordered_and_extended_without_copying_or_changing
     assert fork.get_seq_length() == 4 and cache.get_seq_length() == 3
     for layer, (keys, values) in zip(cache.layers, original):
         assert torch.equal(layer.keys, keys) and torch.equal(layer.values, values)
+
+
+PARENT_OF_A_RUN = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "from recbole_soft.compat import stop_with_parent; import time; "
+                          "print(stop_with_parent(), flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+print(child.pid, child.stdout.readline().strip(), flush=True)
+time.sleep(120)
+"""
+
+
+def ended(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:  # a zombie has ended too: this machine's init may not reap it at once
+        return "State:\tZ" in status.read_text()
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the kernel's parent-death signal is Linux's")
+def test_a_process_that_asked_to_stop_with_its_parent_ends_when_the_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT_OF_A_RUN], stdout=subprocess.PIPE, text=True)
+    pid, is_set = parent.stdout.readline().split()
+    assert is_set == "True" and not ended(int(pid))
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while not ended(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ended(int(pid))

@@ -15,6 +15,7 @@ from recbole_soft.benchmark.record import (
     RECORD_FILE, checksums, dataset_files, model_files, plan_config, relative_paths, resolved_settings,
 )
 from recbole_soft.benchmark.suite import is_run_file
+from recbole_soft.compat import stop_with_parent
 
 
 def run_one(out: Path, folder: Path) -> dict:
@@ -78,4 +79,5 @@ def resolve_run_file(reference: dict, out: Path) -> str:
 
 
 if __name__ == "__main__":
+    stop_with_parent()
     run_one(Path(sys.argv[1]), Path(sys.argv[2]))
