@@ -101,27 +101,14 @@ class TitleGenerator:
         k: int,
         max_new_tokens: int,
         excluded: list[list[str]] | None = None,
-        show_progress: bool = False,
-    ) -> list[list[tuple[str, float]]]:
-        """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first;
-        ``excluded[i]`` are titles the search for prompt i never returns (nor spends a beam on)."""
-        ranked, _ = self.rank_and_score(prompts, trie, k, max_new_tokens, excluded, show_progress=show_progress)
-        return ranked
-
-    @torch.no_grad()
-    def rank_and_score(
-        self,
-        prompts: list[str],
-        trie: TitleTrie,
-        k: int,
-        max_new_tokens: int,
-        excluded: list[list[str]] | None = None,
         scored: list[list[str]] | None = None,
         show_progress: bool = False,
     ) -> tuple[list[list[tuple[str, float]]], list[list[float]]]:
-        """``rank``, and the summed log-probabilities of the titles ``scored[i]`` after prompt i (any titles, the
-        same count per prompt; none when ``scored`` is None), from the prompt encoding the beams start from: a test
-        pass so also measures the pairwise AUC without encoding its prompts a second time."""
+        """For each prompt, up to ``k`` distinct catalogue titles with their summed log-probabilities, best first;
+        ``excluded[i]`` are titles the search for prompt i never returns (nor spends a beam on). Also, per prompt,
+        the summed log-probabilities of the titles ``scored[i]`` (any titles, the same count per prompt; none when
+        ``scored`` is None), from the prompt encoding the beams start from: a test pass so also measures the pairwise
+        AUC without encoding its prompts a second time."""
         rows = list(zip(prompts, excluded or [[] for _ in prompts], scored or [[] for _ in prompts]))
         outputs, self.batch_size = in_batches(
             lambda batch: _rank_batch(self.model, self.tokenizer, batch, trie, k, max_new_tokens),

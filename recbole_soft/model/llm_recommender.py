@@ -304,7 +304,7 @@ class LLMRecommender(SequentialRecommender):
             excluded = self.skipped_titles(interaction) if self.beams_skip_history else None
             negatives = self.pairs_in_pass.negatives_of(interaction) if self.pairs_in_pass is not None else None
             scored = self.candidate_titles(interaction, negatives) if negatives is not None else None
-            ranked, log_probs = self.generator.rank_and_score(
+            ranked, log_probs = self.generator.rank(
                 prompts, self.trie, self.ranking_beams, self.decoding.max_new_tokens, excluded, scored
             )
             if scored is not None:

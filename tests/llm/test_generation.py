@@ -43,7 +43,7 @@ def test_beam_ranking_returns_distinct_real_titles_with_their_exact_log_probabil
     model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
     trie = TitleTrie.from_titles(tokenizer, TITLES + ["Heat"])  # a repeated title is one candidate
     prompts = [f"User {i} watched some films. Next:" for i in range(3)]
-    ranked = TitleGenerator(model, tokenizer, batch_size=2).rank(prompts, trie, k=len(TITLES), max_new_tokens=16)
+    ranked, _ = TitleGenerator(model, tokenizer, batch_size=2).rank(prompts, trie, k=len(TITLES), max_new_tokens=16)
     for prompt, titles in zip(prompts, ranked):
         assert sorted(title for title, _ in titles) == sorted(TITLES)  # width = catalogue: every title is found
         scores = [score for _, score in titles]
@@ -57,7 +57,7 @@ def test_a_narrow_beam_ranking_keeps_at_most_k_titles(tiny_llm):
     tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
     model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
     trie = TitleTrie.from_titles(tokenizer, TITLES)
-    [titles] = TitleGenerator(model, tokenizer, batch_size=1).rank(["Next:"], trie, k=2, max_new_tokens=16)
+    [titles], _ = TitleGenerator(model, tokenizer, batch_size=1).rank(["Next:"], trie, k=2, max_new_tokens=16)
     assert len(titles) == 2 and len({title for title, _ in titles}) == 2 and {t for t, _ in titles} <= set(TITLES)
 
 
@@ -75,7 +75,7 @@ def test_excluded_titles_are_never_ranked_but_titles_sharing_their_prefix_still_
     model = AutoModelForCausalLM.from_pretrained(tiny_llm).eval()
     trie = TitleTrie.from_titles(tokenizer, TITLES)
     generator = TitleGenerator(model, tokenizer, batch_size=2)
-    ranked = generator.rank(["Next:", "Then:"], trie, k=len(TITLES), max_new_tokens=16, excluded=[["Heat"], ["Toy Story", "Heat Wave"]])
+    ranked, _ = generator.rank(["Next:", "Then:"], trie, k=len(TITLES), max_new_tokens=16, excluded=[["Heat"], ["Toy Story", "Heat Wave"]])
     assert sorted(title for title, _ in ranked[0]) == sorted(set(TITLES) - {"Heat"})  # "Heat Wave" survives
     assert sorted(title for title, _ in ranked[1]) == ["Heat", "The Big Sleep (1946)"]
 
@@ -91,6 +91,6 @@ def test_scoring_titles_from_the_beams_prompt_encoding_leaves_the_ranking_as_it_
     generator = TitleGenerator(model, tokenizer, batch_size=2)
     expected, _ = shared_prompt_log_probs(model, tokenizer, prompts, scored)
     for k in (3, 1):  # k = 1: 2 titles per prompt are more rows than 1 beam per prompt, scored a prompt at a time
-        ranked, log_probs = generator.rank_and_score(prompts, trie, k=k, max_new_tokens=16, scored=scored)
-        assert ranked == generator.rank(prompts, trie, k=k, max_new_tokens=16)
+        ranked, log_probs = generator.rank(prompts, trie, k=k, max_new_tokens=16, scored=scored)
+        assert ranked == generator.rank(prompts, trie, k=k, max_new_tokens=16)[0]
         assert torch.allclose(torch.tensor(log_probs), expected, atol=1e-4)

@@ -73,7 +73,7 @@ def test_the_beams_items_rank_first_by_log_probability_then_every_other_item_by_
     interaction = next(iter(test_data))[0]
     model.eval()
     with torch.no_grad():
-        ranked = model.generator.rank(model.prompts(interaction), model.trie, 3, 12)
+        ranked, _ = model.generator.rank(model.prompts(interaction), model.trie, 3, 12)
         scores = model.full_sort_predict(interaction)
     assert torch.all(scores[:, 0] == -np.inf) and torch.isfinite(scores[:, 1:]).all()
     for row, titles in enumerate(ranked):
@@ -104,7 +104,7 @@ def test_beams_skip_exactly_the_items_the_evaluation_masks_older_ones_than_the_p
     interaction = next(iter(test_data))[0]
     model.eval()
     with torch.no_grad():
-        unmasked = model.generator.rank(model.prompts(interaction), model.trie, 3, 12, [[]] * len(interaction))
+        unmasked, _ = model.generator.rank(model.prompts(interaction), model.trie, 3, 12, [[]] * len(interaction))
         # row 0's best beams masked as if they were items older than the MAX_ITEM_LIST_LENGTH RecBole keeps
         masked = [model.item_ids[title][0] for title, _ in unmasked[0]]
         history_index = (torch.zeros(len(masked), dtype=torch.long), torch.tensor(masked))

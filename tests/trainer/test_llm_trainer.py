@@ -50,8 +50,8 @@ def test_the_evaluation_hands_each_batchs_masked_items_to_the_beams(build):
         expected += [sorted(model.titles[item] for row, item in zip(rows.tolist(), items.tolist()) if row == r)
                      for r in range(len(interaction))]
     seen = []
-    rank = model.generator.rank_and_score
-    model.generator.rank_and_score = lambda prompts, trie, k, tokens, excluded, scored: seen.extend(
+    rank = model.generator.rank
+    model.generator.rank = lambda prompts, trie, k, tokens, excluded, scored: seen.extend(
         map(sorted, excluded)
     ) or rank(prompts, trie, k, tokens, excluded, scored)
     LLMTrainer(config, model).evaluate(test_data, load_best_model=False)
