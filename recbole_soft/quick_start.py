@@ -16,7 +16,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import dict2str, init_logger, init_seed, set_color
 from recbole.utils.argument_list import training_arguments
 
-from recbole_soft.atomic import write_atomically
+from recbole_soft.atomic import current_folder, write_atomically
 from recbole_soft.compat import FIXED_MODELS, is_run_log, keep_freed_memory_for_reuse
 from recbole_soft.config import Config, plugin_defaults, recbole_settings, trains_item_encoder
 from recbole_soft.data import cap_test_users, require_dataset_files, require_item_text_field
@@ -357,7 +357,7 @@ def load_weights(model, checkpoint: dict, model_file: Path) -> None:
     if "state_dict" in checkpoint:
         model.load_state_dict(checkpoint["state_dict"])
     elif checkpoint["adapter"] is not None:  # None: a model that trains no adapter (ICL)
-        adapter = model_file.parent / checkpoint["adapter"]
+        adapter = current_folder(model_file.parent / checkpoint["adapter"])
         if not (adapter / "adapter_config.json").is_file():
             raise MissingInput(
                 f"The adapter folder {adapter} of {model_file} is missing: keep it beside the .pth file, as the run "

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,14 @@ def test_a_loaded_llm_model_has_its_adapter_and_prior_weight_and_gives_the_test_
     metrics, without_prior = loaded_test_results(config, loaded, test_data)
     assert metrics == dict(result["test_result"])
     assert without_prior == result["result_without_prior"]  # the LLM's own ranking: the trained adapter
+
+
+def test_an_llm_model_killed_between_the_two_renames_of_an_adapter_save_loads_its_last_adapter(llm_config):
+    result = run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
+    adapter = Path(model_file(result)).with_suffix("")
+    adapter.rename(adapter.with_name(f"{adapter.name}.previous"))  # what such a kill leaves: the adapter aside
+    config, loaded, *_, test_data = load_data_and_model(model_file(result))
+    assert loaded_test_results(config, loaded, test_data)[0] == dict(result["test_result"])
 
 
 def test_a_missing_or_foreign_checkpoint_is_refused_with_what_to_pass(tmp_path):

@@ -13,7 +13,6 @@ from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.data.dataset import Dataset
 from recbole.data.interaction import Interaction
 
-from recbole_soft.distributed import own_slice
 from recbole_soft.errors import InvalidSetting
 
 
@@ -31,13 +30,6 @@ def batch_indices(total: int, batch_size: int) -> list[torch.Tensor]:
     """Consecutive index tensors covering ``range(total)``, ``batch_size`` at a time (for Interaction rows); a
     list, so that a progress bar knows its length."""
     return [torch.arange(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
-
-
-def own_batches(total: int, batch_size: int) -> list[torch.Tensor]:
-    """``batch_indices`` over this process's block of ``range(total)``: all of it in a single process; one block per
-    process under ``accelerate launch``, whose results the caller adds up or gathers."""
-    block = own_slice(total)
-    return [index + block.start for index in batch_indices(block.stop - block.start, batch_size)]
 
 
 def seeded_rows(dataset: Dataset, num: int | None, seed: int) -> Interaction:

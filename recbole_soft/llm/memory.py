@@ -1,8 +1,8 @@
 """Out of GPU memory is not the end of a run: the batch is halved, with a warning, and the work retried.
 
 ``in_batches`` is the one place where generation and embedding are batched (with a progress bar) and, under
-``accelerate launch``, shared between processes; ``backward_in_micro_batches`` the one place where a training batch
-that does not fit is split.
+``accelerate launch``, shared between processes; ``over_own_rows`` the same for teacher-forced passes over rows;
+``backward_in_micro_batches`` the one place where a training batch that does not fit is split.
 """
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,19 +105,42 @@ def in_batches(
 
     Launched as several processes, each runs its own block of ``items`` and every process gets all the outputs, in
     order (tensors on the CPU)."""
-    items = items[own_slice(len(items))]
-    outputs, start = [], 0
-    with tqdm(total=len(items), desc=what.capitalize(), ncols=100, disable=not show_progress) as progress:
-        while start < len(items):
-            batch = items[start : start + batch_size]
+    block = own_slice(len(items))
+    outputs, batch_size = _halving_on_out_of_memory(
+        lambda start, stop: run(items[start:stop]), block.start, block.stop, batch_size, what, show_progress
+    )
+    return gather([output for batch in outputs for output in batch]), batch_size
+
+
+def over_own_rows(
+    run: Callable[[torch.Tensor], Output], total: int, batch_size: int, what: str, show_progress: bool = False
+) -> tuple[list[Output], int]:
+    """``run(row_indices)`` over this process's block of ``range(total)`` (all of it in a single process), a batch
+    of rows at a time, halving the batch on CUDA out-of-memory: the outputs of this process's batches in order (the
+    caller adds them up or gathers them) and the batch size that fitted. Teacher-forced passes use it."""
+    block = own_slice(total)
+    return _halving_on_out_of_memory(
+        lambda start, stop: run(torch.arange(start, stop)), block.start, block.stop, batch_size, what, show_progress
+    )
+
+
+def _halving_on_out_of_memory(
+    run: Callable[[int, int], Output], start: int, stop: int, batch_size: int, what: str, show_progress: bool
+) -> tuple[list[Output], int]:
+    """``run(first, end)`` over ``range(start, stop)`` in consecutive batches, each retried at half the size on CUDA
+    out-of-memory; one output per batch that ran."""
+    outputs = []
+    with tqdm(total=stop - start, desc=what.capitalize(), ncols=100, disable=not show_progress) as progress:
+        while start < stop:
+            end = min(start + batch_size, stop)
             try:
-                outputs += run(batch)
+                outputs.append(run(start, end))
             except torch.cuda.OutOfMemoryError:
                 batch_size = halved(batch_size, what)
                 continue
-            start += len(batch)
-            progress.update(len(batch))
-    return gather(outputs), batch_size
+            progress.update(end - start)
+            start = end
+    return outputs, batch_size
 
 
 def backward_in_micro_batches(

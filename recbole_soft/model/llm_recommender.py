@@ -1,6 +1,6 @@
 """The backbone every LLM model of the plugin shares (BIGRec-style): prompt -> generate a title -> ground to items."""
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from logging import getLogger
@@ -13,9 +13,9 @@ from peft.tuners.lora import LoraLayer
 from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
-from tqdm import tqdm
 
-from recbole_soft.data import load_item_titles, own_batches
+from recbole_soft.atomic import current_folder
+from recbole_soft.data import load_item_titles
 from recbole_soft.data.item_text import items_by_title
 from recbole_soft.distributed import main_process_first, main_process_value, sum_over_processes
 from recbole_soft.errors import InvalidSetting
@@ -44,7 +44,7 @@ from recbole_soft.llm.loading import (
     resolve_llm_folder,
     resolve_quantization,
 )
-from recbole_soft.llm.memory import CPU_BATCH_SIZES, SequenceCost, batch_for_free_memory
+from recbole_soft.llm.memory import CPU_BATCH_SIZES, Output, SequenceCost, batch_for_free_memory, over_own_rows
 from recbole_soft.llm.prompts import PromptBuilder
 from recbole_soft.model.answers import AnswerLog
 from recbole_soft.model.pairwise_auc import PairsScoredInPass, pairwise_wins
@@ -211,18 +211,32 @@ class LLMRecommender(SequentialRecommender):
         """The same for a pass with gradients (a training step's micro-batch)."""
         return max(1, self.training_batch_size // titles_per_row)
 
+    def likelihood_passes(
+        self, run: Callable[[torch.Tensor], Output], rows: int, titles_per_row: int, what: str,
+        show_progress: bool = False,
+    ) -> list[Output]:
+        """``run(row_indices)`` over this process's rows, as many rows per pass as ``likelihood_batch_size`` holds;
+        a pass that runs out of GPU memory is halved, and later passes start from the size that fitted."""
+        planned = self.rows_per_likelihood_pass(titles_per_row)
+        outputs, fitted = over_own_rows(run, rows, planned, what, show_progress)
+        if fitted < planned:
+            self.likelihood_batch_size = fitted * titles_per_row
+        return outputs
+
     @torch.no_grad()
     def validation_loss(self, rows: Interaction) -> float:
         """Teacher-forced cross-entropy of the real titles over ``rows``, per target token: cheap early stopping."""
         was_training = self.training
         self.eval()
-        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # summed log-probability, target tokens
-        for index in own_batches(len(rows), self.rows_per_likelihood_pass(1)):
+
+        def summed(index: torch.Tensor) -> torch.Tensor:  # log-probability of the target tokens, their count
             batch = rows[index].to(self.device)
             encoded = encode_targets(self.tokenizer, self.prompts(batch), self.target_titles(batch), self.device)
             sums, counts = target_log_probs(self.llm, encoded)
-            totals += torch.stack([sums.sum().double(), counts.sum().double()])
-        log_prob, tokens = sum_over_processes(totals).tolist()
+            return torch.stack([sums.sum().double(), counts.sum().double()])
+
+        passes = self.likelihood_passes(summed, len(rows), 1, "computing the validation loss")
+        log_prob, tokens = sum_over_processes(sum(passes, torch.zeros(2, dtype=torch.float64, device=self.device))).tolist()
         self.train(was_training)
         return -log_prob / tokens
 
@@ -244,13 +258,16 @@ class LLMRecommender(SequentialRecommender):
         """DMPO's measure: how often the true next title is more likely than a negative's (ties count half)."""
         was_training = self.training
         self.eval()
-        wins = torch.zeros(1, dtype=torch.float64, device=self.device)
-        batches = own_batches(len(rows), self.rows_per_likelihood_pass(1 + negatives.size(1)))
-        for index in tqdm(batches, desc="Pairwise AUC", ncols=100, disable=not show_progress):
+
+        def wins(index: torch.Tensor) -> torch.Tensor:
             log_probs, _ = self.candidate_log_probs(rows[index].to(self.device), negatives[index])
-            wins += pairwise_wins(log_probs[:, :1], log_probs[:, 1:])
+            return pairwise_wins(log_probs[:, :1], log_probs[:, 1:])
+
+        titles_per_row = 1 + negatives.size(1)
+        passes = self.likelihood_passes(wins, len(rows), titles_per_row, "computing the pairwise AUC", show_progress)
         self.train(was_training)
-        return sum_over_processes(wins).item() / negatives.numel()
+        won = sum_over_processes(sum(passes, torch.zeros(1, dtype=torch.float64, device=self.device)))
+        return won.item() / negatives.numel()
 
     # generation and grounding
     def generate(
@@ -417,6 +434,7 @@ class LLMRecommender(SequentialRecommender):
         return base is None or base == self.base_model_name or Path(base).expanduser().resolve() == self.llm_folder.resolve()
 
     def load_adapter(self, folder: Path) -> None:
+        folder = current_folder(Path(folder))
         if self.hybrid_embedding is None and (Path(folder) / PROJECTOR_FILE).is_file():
             raise InvalidSetting(
                 f"The adapter at {folder} was trained with item_representation=hybrid (it holds {PROJECTOR_FILE}): "

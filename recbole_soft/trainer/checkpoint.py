@@ -13,7 +13,6 @@ checkpoint file ``<Model>-<time>.pth`` of the tested model (settings, adapter fo
 import json
 import os
 import random
-import shutil
 from collections.abc import Callable
 from logging import Logger
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 from recbole.utils import set_color
 
-from recbole_soft.atomic import write_atomically
+from recbole_soft.atomic import replace_folder_atomically, write_atomically
 from recbole_soft.distributed import gather, main_process_value, on_main_process, process_count, process_index
 from recbole_soft.errors import InvalidSetting
 
@@ -213,15 +212,14 @@ def resumable_fit(
 
 
 def save_adapter_folder(save: Callable[[Path], None], target: Path, trainer_state: dict) -> None:
-    """``save(folder)`` into a side folder, then swap it in: a kill during a save leaves the last adapter intact."""
-    partial, previous = target.with_name(target.name + ".partial"), target.with_name(target.name + ".previous")
-    shutil.rmtree(partial, ignore_errors=True)
-    save(partial)
-    (partial / "trainer_state.json").write_text(json.dumps(trainer_state, default=float))
-    if target.exists():
-        target.rename(previous)
-    partial.rename(target)
-    shutil.rmtree(previous, ignore_errors=True)
+    """``save(folder)`` with the trainer's state beside it, swapped in whole: a kill during a save leaves the last
+    adapter intact."""
+
+    def write(folder: Path) -> None:
+        save(folder)
+        (folder / "trainer_state.json").write_text(json.dumps(trainer_state, default=float))
+
+    replace_folder_atomically(target, write)
 
 
 def save_tested_model(saved_model_file: str | Path, config, model, adapter_dir: Path | None) -> None:

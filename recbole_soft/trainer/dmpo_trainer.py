@@ -3,7 +3,7 @@ import torch
 from recbole.utils import set_color
 from tqdm import tqdm
 
-from recbole_soft.data import batch_indices, own_batches
+from recbole_soft.data import batch_indices
 from recbole_soft.data.negatives import hard_negatives, popularity_sampler, uniform_sampler
 from recbole_soft.distributed import gather
 from recbole_soft.trainer.staged_trainer import StagedTrainer
@@ -64,12 +64,13 @@ class DMPOTrainer(StagedTrainer):
         rows = train_data._dataset.inter_feat
         negatives = self._negatives(rows)
         self.model.eval()
-        batch_size = self.model.rows_per_likelihood_pass(1 + negatives.size(1))
-        reference = []
-        for index in self._batches(own_batches(len(rows), batch_size), "Reference log-probabilities"):
-            log_probs, _ = self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])
-            reference.append(log_probs.cpu())
-        reference = torch.cat(gather(reference))  # each process scored its own block of rows
+
+        def log_probs(index: torch.Tensor) -> torch.Tensor:
+            return self.model.candidate_log_probs(rows[index].to(self.device), negatives[index])[0].cpu()
+
+        passes = self.model.likelihood_passes(log_probs, len(rows), 1 + negatives.size(1),
+                                              "computing reference log-probabilities", self.config["show_progress"])
+        reference = torch.cat(gather(passes))  # each process scored its own block of rows
         keys = self.model.preference_keys(rows)
         self.logger.info(
             f"Preference data: {len(rows)} rows x {negatives.size(1)} '{self.config['dmpo_neg_sampler']}' negatives"

@@ -6,6 +6,7 @@ from time import perf_counter
 import numpy as np
 from recbole.utils import set_color
 
+from recbole_soft.atomic import current_folder
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.llm.loading import adapter_base_model
 from recbole_soft.trainer.llm_trainer import LLMTrainer
@@ -38,8 +39,9 @@ class StagedTrainer(LLMTrainer):
         """Leaves the model holding the best SFT adapter."""
         given = self.config["sft_adapter_path"]
         if given:
-            self._check_adapter_base(Path(given))
-            self.model.load_adapter(Path(given))
+            folder = current_folder(Path(given))
+            self._check_adapter_base(folder)
+            self.model.load_adapter(folder)
             self.logger.info(f"SFT stage skipped: adapter loaded from {given}")
             return
         self.train_stage("sft", self.config["epochs"], self.sft_adapter_dir, train_data, valid_data, verbose, show_progress)

@@ -9,6 +9,7 @@ from recbole_soft.llm.memory import (
     backward_in_micro_batches,
     batch_for_free_memory,
     in_batches,
+    over_own_rows,
 )
 
 
@@ -46,6 +47,29 @@ def test_generation_and_grounding_shrink_their_batches_and_give_the_same_answers
     monkeypatch.setattr(model.grounder, "_embed_batch", fails_above(3, embed_batch))
     assert model.generate(model.prompts(rows)) == expected_titles and model.generator.batch_size == 2
     assert torch.allclose(model.grounder.embed(model.titles[1:7]), expected_embeddings, atol=1e-5) and model.grounder.batch_size == 2
+
+
+def test_a_pass_over_rows_halves_on_out_of_memory_and_covers_every_row_once_in_order():
+    outputs, fitted = over_own_rows(fails_above(3, lambda rows: rows.tolist()), 11, 8, "testing")
+    assert [row for rows in outputs for row in rows] == list(range(11)) and fitted == 2
+
+
+def test_teacher_forced_passes_shrink_on_out_of_gpu_memory_and_give_the_same_values(build, monkeypatch):
+    from recbole_soft.model import llm_recommender
+
+    *_, valid_data, _, model = build("BIGRec", likelihood_batch_size=8)
+    rows = valid_data._dataset.inter_feat[torch.arange(6)]
+    negatives = torch.tensor([[1, 2]] * 6)
+    expected = model.validation_loss(rows), model.pairwise_auc(rows, negatives)
+    assert model.likelihood_batch_size == 8  # passes that fit leave the setting as it was
+    target_log_probs, candidates = llm_recommender.target_log_probs, model.candidate_log_probs
+    monkeypatch.setattr(llm_recommender, "target_log_probs", lambda llm, encoded: fails_above(
+        2, lambda ids: target_log_probs(llm, encoded))(encoded.input_ids))
+    monkeypatch.setattr(model, "candidate_log_probs", lambda interaction, negatives: fails_above(
+        1, lambda _: candidates(interaction, negatives))(interaction))
+    assert model.pairwise_auc(rows, negatives) == expected[1]
+    assert model.likelihood_batch_size == 1 * 3  # one row of 3 titles fitted: later passes start from there
+    assert model.validation_loss(rows) == pytest.approx(expected[0], rel=1e-5) and model.likelihood_batch_size == 1
 
 
 def test_a_training_batch_out_of_gpu_memory_is_split_with_the_same_gradients(build):
