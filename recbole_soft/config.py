@@ -34,6 +34,8 @@ PROTOCOL_FILE = PACKAGE_PROPERTIES / "protocol.yaml"
 RECBOLE_PROPERTIES = Path(recbole.__file__).resolve().parent / "properties"
 # a setting read in code: config["name"], config.get("name") or final_config_dict["name"]
 SETTING_READ = re.compile(r"""(?:config|final_config_dict)(?:\[|\.get\()\s*["'](\w+)["']""")
+# a setting written in code: config["name"] = ...
+SETTING_WRITTEN = re.compile(r"""(?<!\w)config\[\s*["'](\w+)["']\s*\]\s*=(?!=)""")
 
 
 @functools.cache
@@ -48,6 +50,15 @@ def recbole_settings() -> frozenset[str]:
     """The setting names RecBole itself declares in its yaml files (any model, any dataset) or reads in its code (it
     reads some, such as ``encoding`` or ``tail_ratio``, without declaring them)."""
     return _declared_or_read(RECBOLE_PROPERTIES)
+
+
+@functools.cache
+def recbole_derived_settings() -> frozenset[str]:
+    """The setting names RecBole's code writes into a run's config as it runs (the fields its data transforms add,
+    such as BERT4Rec's ``MASK_ITEM_SEQ``): derived from other settings, never chosen, and absent from a config that
+    has not run yet."""
+    sources = RECBOLE_PROPERTIES.parent.glob("**/*.py")
+    return frozenset(name for file in sources for name in SETTING_WRITTEN.findall(file.read_text(encoding="utf-8")))
 
 
 def _declared_or_read(properties: Path) -> frozenset[str]:

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from recbole_soft.config import plugin_defaults, recbole_settings
+from recbole_soft.config import plugin_defaults, recbole_derived_settings, recbole_settings
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import is_llm_model
 from recbole_soft.trainer.checkpoint import (
@@ -29,7 +29,7 @@ EXPECTED = "the <Model>-<time>.pth of an earlier run of run_recbole_soft, with i
 def training_differences(model: str, trained: dict, current: dict) -> list[str]:
     """The settings (all of them, as ``all_settings`` gives them) of two runs of the classical ``model`` that differ
     in what its training reads."""
-    read = (recbole_settings() | plugin_defaults(model)) - EVALUATION_ONLY_KEYS - LOCATION_KEYS
+    read = (recbole_settings() | plugin_defaults(model)) - recbole_derived_settings() - EVALUATION_ONLY_KEYS - LOCATION_KEYS
 
     def training(settings: dict) -> dict:
         return {key: value for key, value in settings.items() if key in read}
