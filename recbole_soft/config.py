@@ -57,16 +57,18 @@ def recbole_derived_settings() -> frozenset[str]:
     """The setting names RecBole's code writes into a run's config as it runs (the fields its data transforms add,
     such as BERT4Rec's ``MASK_ITEM_SEQ``): derived from other settings, never chosen, and absent from a config that
     has not run yet."""
-    sources = RECBOLE_PROPERTIES.parent.glob("**/*.py")
-    return frozenset(name for file in sources for name in SETTING_WRITTEN.findall(file.read_text(encoding="utf-8")))
+    return frozenset(_names_in_code(RECBOLE_PROPERTIES.parent, SETTING_WRITTEN))
 
 
 def _declared_or_read(properties: Path) -> frozenset[str]:
     """The names in the yaml files under ``properties`` and those read by the code of the package holding it."""
     names = set().union(*(_yaml_names(file) for file in properties.glob("**/*.yaml")))
-    sources = properties.parent.glob("**/*.py")
-    names |= {name for file in sources for name in SETTING_READ.findall(file.read_text(encoding="utf-8"))}
-    return frozenset(names)
+    return frozenset(names | _names_in_code(properties.parent, SETTING_READ))
+
+
+def _names_in_code(package: Path, pattern: re.Pattern) -> set[str]:
+    """The setting names ``pattern`` finds in the Python files under ``package``."""
+    return {name for file in package.glob("**/*.py") for name in pattern.findall(file.read_text(encoding="utf-8"))}
 
 
 def _yaml_names(file: Path) -> set[str]:
