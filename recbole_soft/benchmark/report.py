@@ -4,6 +4,8 @@ import json
 import statistics
 from pathlib import Path
 
+from recbole_soft.benchmark.suite import is_run_file
+
 METRICS = [f"{name}@{k}" for name in ("hit", "ndcg") for k in (1, 5, 10, 20)] + ["mrr@10"]
 OPTIONAL_METRICS = ["pairwise_auc"]
 COSTS = {"train_time_s": "train s", "eval_time_s": "eval s", "peak_memory_mb": "peak MB", "peak_gpu_memory_mb": "peak GPU MB"}
@@ -16,6 +18,11 @@ ANSWERS = {
     "no_item_share": "top-1 no item",
     "distilled_no_item_share": "distilled no item",
 }
+# settings whose value may be a file of another row's run (a suite's from_row): the stage that makes that file is
+# loaded instead of trained, so the run's train s leaves it out
+LOADED_STAGE_KEYS = ("sft_adapter_path", "distill_dir")
+# per row, the seeds whose cells the table marks (*, †, ‡): the CSV lists them
+MARKED_SEEDS = ("resumed_seeds", "trained_earlier_seeds", "loaded_stage_seeds")
 
 
 def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
@@ -24,7 +31,8 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
               for column in [*METRICS, *OPTIONAL_METRICS, *ANSWERS, *COSTS]}
     row = {"label": label, "model": model, "seeds": sorted(results), "mean": {}, "std": {}, "per_seed": {},
            "resumed_seeds": sorted(seed for seed, result in results.items() if result.get("resumed_time_s")),
-           "trained_earlier_seeds": sorted(seed for seed, result in results.items() if result.get("trained_checkpoint"))}
+           "trained_earlier_seeds": sorted(seed for seed, result in results.items() if result.get("trained_checkpoint")),
+           "loaded_stage_seeds": sorted(seed for seed, result in results.items() if loaded_stages(result))}
     for column, column_values in values.items():
         present = [value for value in column_values if value is not None]
         if len(present) == len(column_values):
@@ -32,6 +40,12 @@ def summarise(label: str, model: str, results: dict[int, dict]) -> dict:
             row["std"][column] = statistics.stdev(present) if len(present) > 1 else None
             row["per_seed"][column] = dict(zip(results, present))
     return row
+
+
+def loaded_stages(result: dict) -> list[str]:
+    """The settings of ``LOADED_STAGE_KEYS`` that the run took from another row's run instead of training."""
+    config = result.get("plan", {}).get("config", {})
+    return [key for key in LOADED_STAGE_KEYS if is_run_file(config.get(key))]
 
 
 def _value(result: dict, column: str) -> float | None:
@@ -85,6 +99,8 @@ def cell(row: dict, column: str) -> str:
         text += f" ± {row['std'][column]:.{digits(column)}f}"
     if column == "train_time_s" and row["resumed_seeds"]:
         text += "*"
+    if column == "train_time_s" and row.get("loaded_stage_seeds"):
+        text += "‡"
     if column in ("train_time_s", "peak_memory_mb", "peak_gpu_memory_mb") and row.get("trained_earlier_seeds"):
         text += "†"
     return text
@@ -100,6 +116,10 @@ def footnotes(rows: list[dict]) -> str:
         notes.append("† trained by the same row of another results folder with the same training settings "
                      "(its result's trained_checkpoint names the model) and tested here: train s is that training's, "
                      "peak memory the larger of the two runs'.")
+    if any(row.get("loaded_stage_seeds") for row in rows):
+        notes.append("‡ loaded a stage's output (an SFT adapter, a distilled set) from another row's run of the same "
+                     "seed instead of training it again (the run's plan names it): train s counts only the stages it "
+                     "ran; add that row's train s for the whole training.")
     return "".join(f"\n{note}\n" for note in notes)
 
 
@@ -107,10 +127,10 @@ def write_csv(rows: list[dict], path: Path) -> None:
     shown = columns(rows)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["model", "recbole_model", "seeds", "resumed_seeds", "trained_earlier_seeds",
+        writer.writerow(["model", "recbole_model", "seeds", *MARKED_SEEDS,
                          *[f"{column}_{kind}" for column in shown for kind in ("mean", "std")]])
         for row in rows:
-            marked = [" ".join(map(str, row.get(key, []))) for key in ("resumed_seeds", "trained_earlier_seeds")]
+            marked = [" ".join(map(str, row.get(key, []))) for key in MARKED_SEEDS]
             cells = [row["label"], row["model"], " ".join(map(str, row["seeds"])), *marked]
             cells += [_csv_number(row[kind].get(column)) for column in shown for kind in ("mean", "std")]
             writer.writerow(cells)

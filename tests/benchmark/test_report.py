@@ -72,3 +72,18 @@ def test_a_resumed_run_marks_its_train_time_and_the_table_says_why(tmp_path):
     assert lines[-2] == "" and lines[-1].startswith("\\* resumed after an interruption: train s adds")
     with open(tmp_path / "table.csv") as file:
         assert [row["resumed_seeds"] for row in csv.DictReader(file)] == ["1", ""]
+
+
+def test_a_run_that_loaded_a_stage_from_another_row_marks_its_train_time_and_the_table_says_why(tmp_path):
+    adapter = {"from_run": "runs/BIGRec/seed-1", "file": "BIGRec-*"}
+    loaded = {**result(1.0), "plan": {"config": {"sft_adapter_path": adapter, "prior_checkpoint": adapter}}}
+    trained = {**result(1.0), "plan": {"config": {"sft_adapter_path": None}}}
+    rows = [summarise("SOFT", "SOFT", {1: loaded}), summarise("BIGRec", "BIGRec", {1: trained})]
+    assert rows[0]["loaded_stage_seeds"] == [1] and rows[1]["loaded_stage_seeds"] == []
+    write_report(tmp_path, "t", rows)
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    soft, bigrec = (next(line for line in lines if line.startswith(f"| {label} |")) for label in ("SOFT", "BIGRec"))
+    assert "| 10‡ |" in soft and "‡" not in bigrec
+    assert lines[-1].startswith("‡ loaded a stage's output") and "*" not in "".join(lines[-3:])
+    with open(tmp_path / "table.csv") as file:
+        assert [row["loaded_stage_seeds"] for row in csv.DictReader(file)] == ["1", ""]

@@ -46,6 +46,18 @@ def test_the_quick_suite_writes_every_artefact(quick_results):
     assert environment["models"]["SOFT w/o SA"]["plan"]["config"]["curriculum"] == "none"
 
 
+def test_the_quick_suites_soft_and_dmpo_rows_load_the_bigrec_rows_adapter_as_their_first_stage(quick_results):
+    (bigrec_adapter,) = (quick_results / "runs/BIGRec/seed-2020").glob("BIGRec-*[0-9]")
+    table = (quick_results / "table.md").read_text()
+    for label, folder in [("DMPO", "DMPO"), ("SOFT w/o SA", "SOFT_w_o_SA"), ("SOFT", "SOFT")]:
+        plan = json.loads((quick_results / "runs" / folder / "seed-2020/plan.json").read_text())
+        assert plan["config"]["sft_adapter_path"] == {"from_run": "runs/BIGRec/seed-2020", "file": "BIGRec-*"}
+        assert not list((quick_results / "runs" / folder / "seed-2020").glob("*-sft"))  # no SFT adapter of its own
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+        assert row.split(" | ")[-3].endswith("‡")  # train s
+    assert (bigrec_adapter / "adapter_model.safetensors").is_file()
+
+
 def test_the_quick_suite_table_has_one_row_per_model_with_every_metric(quick_results):
     rows = json.loads((quick_results / "results.json").read_text())
     suite = load_suite(SUITES / "quick.yaml")

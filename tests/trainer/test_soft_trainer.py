@@ -36,6 +36,15 @@ def test_the_three_stages_run_in_order_and_write_the_curve(soft_config):
     assert _sft_adapter(result).is_dir() and {"hit@10", "ndcg@10"} <= set(result["test_result"])
 
 
+def test_the_sft_stage_trains_the_same_adapter_as_bigrec_with_the_same_settings_and_seed(soft_config):
+    """What lets a suite's SOFT and DMPO rows load the BIGRec row's adapter instead of training stage 1 again."""
+    soft = run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "curriculum_epochs": 1})
+    bigrec = run_recbole_soft("BIGRec", "tiny", config_dict=soft_config)
+    bigrec_adapter = Path(bigrec["result_file"]).with_suffix("").with_suffix("")
+    sft, trained = (load_file(folder / "adapter_model.safetensors") for folder in (_sft_adapter(soft), bigrec_adapter))
+    assert sft.keys() == trained.keys() and all(torch.equal(sft[name], trained[name]) for name in sft)
+
+
 def test_distilled_targets_are_the_sft_models_own_answers_to_its_training_prompts(soft_config, build):
     result = run_recbole_soft("SOFT", "tiny", config_dict=soft_config)
     records = _distilled(result)
