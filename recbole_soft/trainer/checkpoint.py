@@ -10,6 +10,7 @@ Restoring all of it makes a resumed run continue exactly where the interrupted o
 Beside it: the PEFT adapter folders (``<Model>-<time>/``, written atomically) and, once the run is tested, RecBole's
 checkpoint file ``<Model>-<time>.pth`` of the tested model (settings, adapter folder, γ: ``save_tested_model``).
 """
+import itertools
 import json
 import os
 import random
@@ -24,7 +25,9 @@ import torch
 from recbole.utils import set_color
 
 from recbole_soft.atomic import replace_folder_atomically, write_atomically
-from recbole_soft.distributed import gather, main_process_value, on_main_process, process_count, process_index
+from recbole_soft.distributed import (
+    gather, is_main_process, main_process_value, on_main_process, process_count, process_index,
+)
 from recbole_soft.errors import InvalidSetting
 
 RESUME_SUFFIX = ".resume.pt"
@@ -43,13 +46,31 @@ def resume_file(saved_model_file: str | Path) -> Path:
     return Path(saved_model_file).with_suffix(RESUME_SUFFIX)
 
 
+def claim_new_run_file(saved_model_file: str | Path) -> str:
+    """RecBole's checkpoint name for a new run, ``<Model>-<time>.pth``, named after the second the run started; when
+    a run of the same folder already has files of that name (two runs started within one second), the first free
+    ``<Model>-<time>-2.pth``, ``-3``, ...: a new run never writes over another run's files. The run's state file is
+    created exclusively, which claims the name against a run started beside it at the same moment."""
+    path = Path(saved_model_file)
+    for number in itertools.count(1):
+        candidate = path if number == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
+        if any(taken.exists() for taken in (candidate, result_file(candidate), candidate.with_suffix(""))):
+            continue
+        try:
+            with open(resume_file(candidate), "x"):
+                return str(candidate)
+        except FileExistsError:
+            continue
+
+
 def latest_resume_file(checkpoint_dir: str | Path, model: str) -> Path | None:
     """The newest run of ``model`` in ``checkpoint_dir`` that left a resumable state and no result: an interrupted
-    one (a finished run keeps its state file, and is not run again)."""
+    one (a finished run keeps its state file, and is not run again; an empty one is a name a new run is claiming)."""
     def finished(state: Path) -> bool:
         return result_file(state.with_name(state.name.removesuffix(RESUME_SUFFIX) + ".pth")).is_file()
 
-    files = [path for path in Path(checkpoint_dir).glob(f"{model}-*{RESUME_SUFFIX}") if not finished(path)]
+    files = [path for path in Path(checkpoint_dir).glob(f"{model}-*{RESUME_SUFFIX}")
+             if not finished(path) and path.stat().st_size > 0]
     return max(files, key=lambda path: path.stat().st_mtime, default=None)
 
 
@@ -133,7 +154,8 @@ class RunState:
         if previous is None:
             if config["resume"]:
                 logger.info(f"resume: no interrupted {model} run in {folder}; starting a new one")
-            state = cls(resume_file(main_process_value(saved_model_file)), settings)
+            claimed = main_process_value(claim_new_run_file(saved_model_file) if is_main_process() else None)
+            state = cls(resume_file(claimed), settings)
             state.save()
             return state
         saved = load_state(previous)

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from recbole_soft import run_recbole_soft
-from recbole_soft.trainer.checkpoint import atomic_save, load_state
+from recbole_soft.trainer.checkpoint import (
+    atomic_save, claim_new_run_file, latest_resume_file, load_state, resume_file,
+)
 from tests.conftest import REPOSITORY
 
 # Runs one model on the tiny dataset; with a kill point, the process SIGKILLs itself there (no hook in the package).
@@ -123,11 +125,13 @@ def test_resuming_with_other_settings_is_refused(llm_config):
         run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "learning_rate": 0.02, "resume": True})
 
 
-def test_a_finished_run_is_not_resumed_a_new_one_starts_beside_it(llm_config):
+def test_a_finished_run_is_not_resumed_a_new_one_starts_beside_it(llm_config, monkeypatch):
+    monkeypatch.setattr("recbole.trainer.trainer.get_local_time", lambda: "Dec-07-2026_22-14-48")  # the same second
     finished = run_recbole_soft("BIGRec", "tiny", config_dict=llm_config)
     written = Path(finished["result_file"]).read_text()
     again = run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "learning_rate": 0.02, "resume": True})
     assert again["result_file"] != finished["result_file"] and Path(finished["result_file"]).read_text() == written
+    assert Path(again["result_file"]).name == "BIGRec-Dec-07-2026_22-14-48-2.result.json"
 
 
 def test_resume_without_an_earlier_run_starts_a_new_one(llm_config):
@@ -147,3 +151,13 @@ def test_a_kill_during_a_state_save_leaves_the_previous_state(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         atomic_save({"stages": {"sft": {"epoch": 1}}}, path)
     assert load_state(path) == {"stages": {"sft": {"epoch": 0}}}
+
+
+def test_a_new_run_takes_the_first_name_no_other_run_of_its_folder_uses(tmp_path):
+    name = tmp_path / "BIGRec-Dec-07-2026_22-14-48.pth"
+    assert claim_new_run_file(name) == str(name) and resume_file(name).is_file()  # its state file claims the name
+    assert claim_new_run_file(name) == str(tmp_path / "BIGRec-Dec-07-2026_22-14-48-2.pth")
+    (tmp_path / "BIGRec-Dec-07-2026_22-14-48-3.result.json").write_text("{}")  # a finished run's result
+    (tmp_path / "BIGRec-Dec-07-2026_22-14-48-4").mkdir()  # a run's adapter folder
+    assert claim_new_run_file(name) == str(tmp_path / "BIGRec-Dec-07-2026_22-14-48-5.pth")
+    assert latest_resume_file(tmp_path, "BIGRec") is None  # a claimed name is not an interrupted run to resume
