@@ -160,6 +160,19 @@ def _check_references(path: Path, config: dict, models: list[SuiteModel]) -> Non
                     f"Suite {path}, model '{model.label}': {key} comes from row '{value['from_row']}', which is not a "
                     f"row above it; rows run in order, so list it first."
                 )
+            if key == "sft_adapter_path" and is_reference(value):
+                _check_same_first_stage(path, model, next(other for other in models if other.label == value["from_row"]))
+
+
+def _check_same_first_stage(path: Path, model: SuiteModel, source: SuiteModel) -> None:
+    """A row that loads another row's adapter as its SFT stage must have every setting that row trains with."""
+    differing = sorted(name for name, setting in source.config.items() if model.config.get(name) != setting)
+    if differing:
+        raise SuiteError(
+            f"Suite {path}, model '{model.label}': sft_adapter_path loads the adapter of row '{source.label}' as its "
+            f"SFT stage, but that row trains with other settings ({', '.join(differing)}). Give '{model.label}' the "
+            f"same settings, or drop its sft_adapter_path to train the stage itself."
+        )
 
 
 def _selections(path: Path, select, models: list[SuiteModel]) -> dict[str, list[str]]:

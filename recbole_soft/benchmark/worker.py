@@ -69,7 +69,8 @@ def with_trained_checkpoint_relative(settings: dict, out: Path) -> dict:
 def resolve_run_file(reference: dict, out: Path) -> str:
     """The one file or folder matching the reference in that run's folder, as an absolute path."""
     folder = out / reference["from_run"]
-    found = sorted(path for path in folder.glob(reference["file"]) if not path.name.endswith((".partial", ".json")))
+    found = sorted(path for path in folder.glob(reference["file"])
+                   if ".partial" not in path.name and not path.name.endswith(".json"))  # nor what a kill left
     if len(found) != 1:
         raise FileNotFoundError(
             f"Expected one '{reference['file']}' in {folder} (written by an earlier row of the suite), found "

@@ -2,7 +2,7 @@
 import contextlib
 
 import torch
-from recbole.utils import init_seed, set_color
+from recbole.utils import set_color
 
 from recbole_soft.data import seeded_rows
 from recbole_soft.distributed import on_main_process, sum_over_processes
@@ -42,7 +42,7 @@ class SOFTTrainer(StagedTrainer):
         return result
 
     def _curriculum(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
-        init_seed(self.config["seed"], self.config["reproducibility"])
+        self.seed_stage(train_data)  # the distillation before it may have drawn, or have been read from disk
         self.model.reset_adapter()
         self.start_stage("curriculum", self.config["curriculum_epochs"], self.final_adapter_dir)
         self.fit_passes_to_memory(titles_per_row=2)  # each row trains on its real and its distilled title

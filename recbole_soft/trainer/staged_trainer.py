@@ -4,7 +4,7 @@ from pathlib import Path
 from time import perf_counter
 
 import numpy as np
-from recbole.utils import set_color
+from recbole.utils import init_seed, set_color
 
 from recbole_soft.atomic import current_folder
 from recbole_soft.errors import InvalidSetting, MissingInput
@@ -14,7 +14,8 @@ from recbole_soft.trainer.llm_trainer import LLMTrainer
 
 class StagedTrainer(LLMTrainer):
     """Stage 1 is SFT exactly as BIGRec trains (or a saved adapter from ``sft_adapter_path``); each later stage is
-    a fresh RecBole fit (new optimizer, warm-up, early stopping, checkpoint folder) on the same training samples.
+    a fresh RecBole fit (new optimizer, warm-up, early stopping, checkpoint folder) on the same training samples,
+    seeded anew (``seed_stage``), so a run that loads its SFT adapter gives the result of one that trains it.
 
     The SFT adapter is kept in ``<run>-sft/``; the last stage's best adapter is the run's adapter, used for the test.
     """
@@ -43,8 +44,16 @@ class StagedTrainer(LLMTrainer):
             self._check_adapter_base(folder)
             self.model.load_adapter(folder)
             self.logger.info(f"SFT stage skipped: adapter loaded from {given}")
-            return
-        self.train_stage("sft", self.config["epochs"], self.sft_adapter_dir, train_data, valid_data, verbose, show_progress)
+        else:
+            self.train_stage("sft", self.config["epochs"], self.sft_adapter_dir, train_data, valid_data, verbose,
+                             show_progress)
+        self.seed_stage(train_data)
+
+    def seed_stage(self, train_data) -> None:
+        """The next stage starts from the run's seed, as RecBole seeds a run (every generator, and the training
+        loader's shuffling): its draws are the same whether stage 1 trained in this run or was loaded."""
+        init_seed(self.config["seed"], self.config["reproducibility"])
+        train_data.generator.manual_seed(self.config["seed"])
 
     def train_stage(
         self, stage: str, epochs: int, adapter_dir: Path, train_data, valid_data, verbose: bool, show_progress: bool

@@ -97,6 +97,10 @@ def test_a_label_can_name_a_variant_of_a_model(tmp_path):
         ("dataset: ml-100k\nmodels: {SASRec: {config: [1]}}\n", "config must be a mapping"),
         ("dataset: [ml-100k\n", "is not valid yaml"),
         ("extends: s.yaml\ndataset: ml-100k\nmodels: {Pop: {}}\n", "extends itself"),
+        ("dataset: ml-100k\nmodels:\n  BIGRec: {config: {epochs: 5}}\n"
+         "  SOFT: {config: {sft_adapter_path: {from_row: BIGRec, file: 'BIGRec-*[0-9]'}}}\n",
+         r"model 'SOFT': sft_adapter_path loads the adapter of row 'BIGRec' as its SFT stage, but that row trains with "
+         r"other settings \(epochs\)"),
     ],
 )
 def test_a_bad_suite_file_is_refused_with_what_to_fix(tmp_path, text, message):

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from recbole_soft import run_recbole_soft
 from recbole_soft.data import cap_train_data
 from recbole_soft.trainer.dmpo_trainer import DMPOTrainer
 
@@ -46,3 +47,14 @@ def test_the_preference_stage_scores_at_most_likelihood_batch_size_sequences_per
     DMPOTrainer(config, model).fit(train_data, valid_data)
     # the reference pass over 8 rows and the two training batches of 4 rows, each in passes of 2 rows x 3 titles
     assert sequences_per_pass == [6] * 4 + [6] * 4
+
+
+def test_loading_bigrecs_adapter_as_the_sft_stage_gives_the_result_of_training_the_stage(llm_config):
+    """What lets a suite's DMPO row load the BIGRec row's adapter instead of training stage 1 again: every draw of
+    the later stages (negatives, dropout, shuffling) starts from the run's seed either way."""
+    settings = {**llm_config, "dmpo_neg_num": 2}
+    bigrec = run_recbole_soft("BIGRec", "tiny", config_dict=settings)
+    adapter = Path(bigrec["result_file"]).with_suffix("").with_suffix("")
+    trained = run_recbole_soft("DMPO", "tiny", config_dict=settings)
+    loaded = run_recbole_soft("DMPO", "tiny", config_dict={**settings, "sft_adapter_path": str(adapter)})
+    assert loaded["test_result"] == trained["test_result"] and loaded["preference_log"] == trained["preference_log"]

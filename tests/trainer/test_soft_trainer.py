@@ -36,13 +36,17 @@ def test_the_three_stages_run_in_order_and_write_the_curve(soft_config):
     assert _sft_adapter(result).is_dir() and {"hit@10", "ndcg@10"} <= set(result["test_result"])
 
 
-def test_the_sft_stage_trains_the_same_adapter_as_bigrec_with_the_same_settings_and_seed(soft_config):
+def test_loading_bigrecs_adapter_as_the_sft_stage_gives_the_result_of_training_the_stage(soft_config):
     """What lets a suite's SOFT and DMPO rows load the BIGRec row's adapter instead of training stage 1 again."""
-    soft = run_recbole_soft("SOFT", "tiny", config_dict={**soft_config, "curriculum_epochs": 1})
-    bigrec = run_recbole_soft("BIGRec", "tiny", config_dict=soft_config)
+    settings = {**soft_config, "curriculum_epochs": 1}
+    bigrec = run_recbole_soft("BIGRec", "tiny", config_dict=settings)
     bigrec_adapter = Path(bigrec["result_file"]).with_suffix("").with_suffix("")
-    sft, trained = (load_file(folder / "adapter_model.safetensors") for folder in (_sft_adapter(soft), bigrec_adapter))
-    assert sft.keys() == trained.keys() and all(torch.equal(sft[name], trained[name]) for name in sft)
+    trained = run_recbole_soft("SOFT", "tiny", config_dict=settings)
+    loaded = run_recbole_soft("SOFT", "tiny", config_dict={**settings, "sft_adapter_path": str(bigrec_adapter)})
+    sft, bigrec_weights = (load_file(folder / "adapter_model.safetensors")
+                           for folder in (_sft_adapter(trained), bigrec_adapter))
+    assert sft.keys() == bigrec_weights.keys() and all(torch.equal(sft[name], bigrec_weights[name]) for name in sft)
+    assert loaded["test_result"] == trained["test_result"] and loaded["curriculum_curve"] == trained["curriculum_curve"]
 
 
 def test_distilled_targets_are_the_sft_models_own_answers_to_its_training_prompts(soft_config, build):
