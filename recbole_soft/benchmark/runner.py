@@ -237,7 +237,26 @@ def run_suite(
     if trained_in is not None:
         runs, notes = trained_earlier(runs, out, Path(trained_in), forced)
     check_runs(runs, forced)
+    check_forced_readers(out, runs, forced)
     return run_planned(suite, out, runs, with_reused_rows(out, runs, asked), forced, notes)
+
+
+def check_forced_readers(out: Path, runs: list[Run], forced: Collection[str]) -> None:
+    """Refuse to run a row again whose files (an adapter, a prior's checkpoint) a finished row that is not run again
+    read: that row would keep results made from the files the forced row replaces."""
+    forced_folders = {run.folder.relative_to(out).as_posix(): run.label for run in runs if run.label in forced}
+    readers = {}
+    for run in runs:
+        if run.label not in forced and run.result() is not None:
+            for value in run.plan["config"].values():
+                if is_run_file(value) and value["from_run"] in forced_folders:
+                    readers.setdefault(run.label, forced_folders[value["from_run"]])
+    if readers:
+        named = ", ".join(f"'{label}' (reads '{source}')" for label, source in readers.items())
+        raise SuiteError(
+            f"--force would replace files that finished rows read: {named}. Run them again too (name them in "
+            f"--rows), or they keep results made from the replaced files."
+        )
 
 
 def asked_rows(suite: Suite, rows: list[str] | None) -> list[str]:

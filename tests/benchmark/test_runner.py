@@ -156,6 +156,23 @@ def test_force_with_rows_runs_only_the_rows_asked_for_again(tmp_path, data_root)
     assert json.loads(files["GRU4Rec"].read_text())["finished"] == "earlier"
 
 
+def test_forcing_a_row_whose_files_a_finished_row_read_is_refused_unless_that_row_runs_again_too(tmp_path):
+    def run(label: str, config: dict, finished: bool = True) -> runner.Run:
+        folder = tmp_path / "runs" / label / "seed-1"
+        folder.mkdir(parents=True)
+        if finished:
+            (folder / "result.json").write_text("{}")
+        return runner.Run(label, 1, folder, {"config": config})
+
+    adapter = {"from_run": "runs/BIGRec/seed-1", "file": "BIGRec-*[0-9]"}
+    runs = [run("BIGRec", {}), run("SOFT", {"sft_adapter_path": adapter}),
+            run("DMPO", {"sft_adapter_path": adapter}, finished=False), run("Pop", {})]
+    with pytest.raises(SuiteError, match=r"finished rows read: 'SOFT' \(reads 'BIGRec'\)\. Run them again too"):
+        runner.check_forced_readers(tmp_path, runs, {"BIGRec"})
+    runner.check_forced_readers(tmp_path, runs, {"BIGRec", "SOFT"})  # the reader runs again too
+    runner.check_forced_readers(tmp_path, runs, {"SOFT", "Pop"})  # no row reads their files
+
+
 def test_a_failing_model_does_not_stop_the_others_and_is_reported(tmp_path, data_root):
     suite = tiny_suite(tmp_path, data_root, "  Broken: {model: GRU4Rec, config: {embedding_size: -1}}\n  Pop: {}\n")
     with pytest.raises(RuntimeError, match=r"Broken seed 2020: see .*Broken/seed-2020/run.log"):
