@@ -244,13 +244,13 @@ def run_suite(
 def check_forced_readers(out: Path, runs: list[Run], forced: Collection[str]) -> None:
     """Refuse to run a row again whose files (an adapter, a prior's checkpoint) a finished row that is not run again
     read: that row would keep results made from the files the forced row replaces."""
-    forced_folders = {run.folder.relative_to(out).as_posix(): run.label for run in runs if run.label in forced}
+    label_of_folder = _label_of_folder(out, runs)
     readers = {}
     for run in runs:
         if run.label not in forced and run.result() is not None:
-            for value in run.plan["config"].values():
-                if is_run_file(value) and value["from_run"] in forced_folders:
-                    readers.setdefault(run.label, forced_folders[value["from_run"]])
+            for source in _rows_read(run, label_of_folder):
+                if source in forced:
+                    readers.setdefault(run.label, source)
     if readers:
         named = ", ".join(f"'{label}' (reads '{source}')" for label, source in readers.items())
         raise SuiteError(
@@ -272,18 +272,27 @@ def asked_rows(suite: Suite, rows: list[str] | None) -> list[str]:
 
 def with_reused_rows(out: Path, runs: list[Run], rows: list[str]) -> set[str]:
     """``rows`` and, transitively, the rows whose files they reuse (``from_row`` settings, resolved against ``out``)."""
-    label_of_folder = {run.folder.relative_to(out).as_posix(): run.label for run in runs}
+    label_of_folder = _label_of_folder(out, runs)
     chosen, pending = set(rows), list(rows)
     while pending:
         label = pending.pop()
         for run in runs:
             if run.label == label:
-                for value in run.plan["config"].values():
-                    reused = label_of_folder.get(value["from_run"]) if is_run_file(value) else None
-                    if reused is not None and reused not in chosen:
-                        chosen.add(reused)
-                        pending.append(reused)
+                for reused in _rows_read(run, label_of_folder) - chosen:
+                    chosen.add(reused)
+                    pending.append(reused)
     return chosen
+
+
+def _label_of_folder(out: Path, runs: list[Run]) -> dict[str, str]:
+    """Each run's folder, as a ``from_run`` names it, and its row."""
+    return {run.folder.relative_to(out).as_posix(): run.label for run in runs}
+
+
+def _rows_read(run: Run, label_of_folder: dict[str, str]) -> set[str]:
+    """The rows of the suite whose files ``run`` reads (its ``from_row`` settings)."""
+    return {label_of_folder[value["from_run"]] for value in run.plan["config"].values()
+            if is_run_file(value) and value["from_run"] in label_of_folder}
 
 
 def run_planned(
