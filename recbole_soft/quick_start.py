@@ -33,7 +33,7 @@ from recbole_soft.distributed import (
 )
 from recbole_soft.errors import InvalidSetting, MissingInput
 from recbole_soft.registry import get_model, get_trainer, is_llm_model
-from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, result_file
+from recbole_soft.trainer.checkpoint import RESUME_NEUTRAL_KEYS, claim_run_file, release_claim, result_file
 from recbole_soft.trainer.classical import fit_resumably, not_resumable_note, resumable
 from recbole_soft.trainer.pairwise_auc import with_pairwise_auc
 from recbole_soft.trained_model import adopt_trained_model, check_trained_checkpoint, with_earlier_training
@@ -125,6 +125,8 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         result = with_earlier_training(result, earlier, config["trained_checkpoint"])
     result["result_file"] = str(result_file(trainer.saved_model_file))
     on_main_process(lambda: _write_result(result))
+    if trained_before is None and not hasattr(trainer, "run_state"):
+        release_claim(trainer.saved_model_file)  # its checkpoint and result hold the name claimed in fit
     logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
     logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
     logger.info(
@@ -136,11 +138,13 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
 
 
 def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tuple:
-    """The trainer's ``fit``; a classical model's continues an interrupted run with ``resume``, as an LLM's does."""
+    """The trainer's ``fit``; a classical model's continues an interrupted run with ``resume``, as an LLM's does.
+    Every run writes under a name no other run of its folder has (``checkpoint.claim_new_run_file``)."""
     if resumable(trainer):
         return fit_resumably(trainer, train_data, valid_data, saved, show_progress)
     if trainer.config["resume"] and not is_llm_model(trainer.config["model"]):
         getLogger().warning(not_resumable_note(trainer))
+    trainer.saved_model_file = claim_run_file(trainer.saved_model_file)  # a run started in the same second has its own
     return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress)
 
 

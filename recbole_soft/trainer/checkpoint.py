@@ -63,6 +63,19 @@ def claim_new_run_file(saved_model_file: str | Path) -> str:
             continue
 
 
+def claim_run_file(saved_model_file: str | Path) -> str:
+    """``claim_new_run_file`` by the main process; every process of the run gets the name it claimed."""
+    return main_process_value(claim_new_run_file(saved_model_file) if is_main_process() else None)
+
+
+def release_claim(saved_model_file: str | Path) -> None:
+    """Remove the empty state file that claimed the name of a run that keeps no resumable state (Pop, ICL, a model
+    that cannot resume) once its files are written: they hold the name from then on."""
+    claim = resume_file(saved_model_file)
+    if is_main_process() and claim.is_file() and claim.stat().st_size == 0:
+        claim.unlink()
+
+
 def latest_resume_file(checkpoint_dir: str | Path, model: str) -> Path | None:
     """The newest run of ``model`` in ``checkpoint_dir`` that left a resumable state and no result: an interrupted
     one (a finished run keeps its state file, and is not run again; an empty one is a name a new run is claiming)."""
@@ -154,8 +167,7 @@ class RunState:
         if previous is None:
             if config["resume"]:
                 logger.info(f"resume: no interrupted {model} run in {folder}; starting a new one")
-            claimed = main_process_value(claim_new_run_file(saved_model_file) if is_main_process() else None)
-            state = cls(resume_file(claimed), settings)
+            state = cls(resume_file(claim_run_file(saved_model_file)), settings)
             state.save()
             return state
         saved = load_state(previous)

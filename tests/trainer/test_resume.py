@@ -134,6 +134,19 @@ def test_a_finished_run_is_not_resumed_a_new_one_starts_beside_it(llm_config, mo
     assert Path(again["result_file"]).name == "BIGRec-Dec-07-2026_22-14-48-2.result.json"
 
 
+def test_runs_that_keep_no_state_started_in_the_same_second_keep_their_own_files(llm_config, tmp_path, monkeypatch):
+    monkeypatch.setattr("recbole.trainer.trainer.get_local_time", lambda: "Dec-07-2026_22-14-48")  # the same second
+    settings = {**llm_config, "checkpoint_dir": str(tmp_path / "pop")}
+    first = run_recbole_soft("Pop", "tiny", config_dict=settings)
+    written = Path(first["result_file"]).read_text()
+    second = run_recbole_soft("Pop", "tiny", config_dict=settings)
+    assert Path(second["result_file"]).name == "Pop-Dec-07-2026_22-14-48-2.result.json"
+    assert Path(first["result_file"]).read_text() == written
+    assert {path.name for path in (tmp_path / "pop").glob("Pop-*.pth")} == {
+        "Pop-Dec-07-2026_22-14-48.pth", "Pop-Dec-07-2026_22-14-48-2.pth"}
+    assert not list((tmp_path / "pop").glob("*.resume.pt"))  # the claims are released once the files hold the names
+
+
 def test_resume_without_an_earlier_run_starts_a_new_one(llm_config):
     result = run_recbole_soft("BIGRec", "tiny", config_dict={**llm_config, "resume": True})
     assert {"hit@10", "ndcg@10"} <= set(result["test_result"])
