@@ -101,7 +101,7 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
     else:
         best_valid_score, best_valid_result = fit(trainer, train_data, valid_data, saved, config["show_progress"])
     trained = perf_counter()
-    resumed_s = trainer.run_state.seconds_before if hasattr(trainer, "run_state") else 0.0
+    resumed_s = trainer.run_state.seconds_before if keeps_run_state(trainer) else 0.0
     test_result = evaluate(trainer, test_data, saved, config["show_progress"])
     evaluated = perf_counter()
 
@@ -125,7 +125,7 @@ def run_configured(config: Config, saved: bool, started: float) -> dict:
         result = with_earlier_training(result, earlier, config["trained_checkpoint"])
     result["result_file"] = str(result_file(trainer.saved_model_file))
     on_main_process(lambda: _write_result(result))
-    if trained_before is None and not hasattr(trainer, "run_state"):
+    if trained_before is None and not keeps_run_state(trainer):
         release_claim(trainer.saved_model_file)  # its checkpoint and result hold the name claimed in fit
     logger.info(set_color("best valid ", "yellow") + f": {dict2str(best_valid_result) if best_valid_result else '-'}")
     logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
@@ -144,8 +144,15 @@ def fit(trainer, train_data, valid_data, saved: bool, show_progress: bool) -> tu
         return fit_resumably(trainer, train_data, valid_data, saved, show_progress)
     if trainer.config["resume"] and not is_llm_model(trainer.config["model"]):
         getLogger().warning(not_resumable_note(trainer))
-    trainer.saved_model_file = claim_run_file(trainer.saved_model_file)  # a run started in the same second has its own
+    if not keeps_run_state(trainer):  # a RunState claimed its name when the trainer was built
+        trainer.saved_model_file = claim_run_file(trainer.saved_model_file)
     return trainer.fit(train_data, valid_data, saved=saved, show_progress=show_progress)
+
+
+def keeps_run_state(trainer) -> bool:
+    """Whether ``trainer`` saves a resumable state (``checkpoint.RunState``) under the run's name: an LLM trainer, or
+    a classical one once ``fit_resumably`` started."""
+    return hasattr(trainer, "run_state")
 
 
 def evaluate(trainer, test_data, saved: bool, show_progress: bool) -> dict:
